@@ -1,0 +1,204 @@
+"""Composition root: builds the clients, the router and the memory from the settings, and
+wires them into the Bolt app and the HTTP server."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import health
+from bot.answers import AnswerService
+from bot.llm.embedded import EmbeddedModelServer
+from bot.llm.models import build_closed_model, build_local_model
+from bot.llm.prompts import Prompts
+from bot.llm.router import AnswerRouter
+from bot.llm.safety import disable_prompt_uploads
+from bot.memory import ConversationMemory
+from bot.routing.decide import decide
+from bot.routing.decision import RouteDecision
+from bot.routing.policy import Policy, load_policy
+from bot.settings import ConfigError, Settings
+from bot.slack import register
+from bot.slack.channels import ChannelDirectory
+from bot.slack.dedup import EventDeduplicator
+from bot.slack.replies import SlackDeps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """Everything built from the settings, shared by Slack and the terminal chat."""
+
+    settings: Settings
+    redis: aioredis.Redis
+    policy: Policy
+    router: AnswerRouter
+    memory: ConversationMemory
+    answers: AnswerService
+    checks: dict[str, health.Check]
+    embedded: EmbeddedModelServer | None = None
+    _http: Any = field(default=None, repr=False)
+
+    async def aclose(self) -> None:
+        """Close connections and stop the embedded model."""
+        await self.redis.aclose()
+        if self._http is not None:
+            await self._http.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+async def build_services(settings: Settings) -> Services:
+    """Build the router, memory and checks; start the embedded model when it is configured."""
+    disable_prompt_uploads()
+    policy = load_policy(settings.resolved_policy_file(), settings.confidential_channels)
+    redis_client = aioredis.Redis.from_url(settings.redis_url)
+    embedded: EmbeddedModelServer | None = None
+    local_spec = settings.local
+    local_url: str
+    local_key: str | None
+    if local_spec.provider == "embedded":
+        embedded = EmbeddedModelServer(
+            settings.embedded_model_path,
+            context_tokens=settings.embedded_context_tokens,
+            parallel=settings.embedded_parallel,
+        )
+        endpoint = embedded.start()
+        local_url, local_key = endpoint.base_url, endpoint.api_key
+    else:
+        url = settings.local_url
+        if url is None:  # guarded by Settings; kept so a future provider cannot skip it
+            raise ConfigError("LOCAL_BASE_URL: required for this LOCAL_MODEL")
+        local_url = url
+        local_key = settings.local_api_key.get_secret_value() if settings.local_api_key else None
+    local_model = build_local_model(settings, local_url, local_key)
+    closed_spec = settings.closed
+    closed_model = build_closed_model(settings)
+
+    def classify(request: dict[str, Any]) -> RouteDecision:
+        return decide(
+            policy,
+            request["facts"],
+            local_model=local_spec.label,
+            closed_model=closed_spec.label if closed_spec else None,
+            force_local=request["force_local"],
+        )
+
+    router = AnswerRouter(
+        classify=classify,
+        prompts=Prompts.load(),
+        local_model=local_model,
+        local_label=local_spec.label,
+        closed_model=closed_model,
+        closed_label=closed_spec.label if closed_spec else None,
+    )
+    memory = ConversationMemory(
+        redis_client,
+        prefix=settings.redis_prefix,
+        ttl_s=settings.memory_ttl_s,
+        max_messages=settings.memory_max_messages,
+        token_budget=settings.memory_token_budget,
+    )
+    import aiohttp
+
+    http = aiohttp.ClientSession()
+    local_probe = health.probe_for(
+        "ollama" if local_spec.provider == "ollama" else "openai", local_url, local_key
+    )
+    checks: dict[str, health.Check] = {
+        "redis": lambda: health.check_redis(redis_client),
+        "local_model": lambda: health.check_http(http, local_probe),
+    }
+    if closed_spec is not None:
+        closed_probe = _closed_probe(settings)
+        checks["closed_model"] = lambda: health.check_http(http, closed_probe)
+    return Services(
+        settings=settings,
+        redis=redis_client,
+        policy=policy,
+        router=router,
+        memory=memory,
+        answers=AnswerService(router, memory),
+        checks=checks,
+        embedded=embedded,
+        _http=http,
+    )
+
+
+def _closed_probe(settings: Settings) -> health.ModelProbe:
+    spec = settings.closed
+    assert spec is not None
+    if spec.provider == "anthropic":
+        key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
+        return health.probe_for(
+            "anthropic", settings.anthropic_base_url or "https://api.anthropic.com", key
+        )
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return health.probe_for("openai", settings.openai_base_url or "https://api.openai.com/v1", key)
+
+
+def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
+    """The Bolt app, with signature verification on (Bolt's default) and every listener."""
+    if settings.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN: required to serve Slack")
+    if settings.slack_signing_secret is None and settings.slack_app_token is None:
+        raise ConfigError("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN)")
+    client = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+    )
+    app = AsyncApp(
+        client=client,
+        signing_secret=(
+            settings.slack_signing_secret.get_secret_value()
+            if settings.slack_signing_secret
+            else None
+        ),
+        # Answers take seconds: acknowledge first, answer after (Bolt's default for AsyncApp).
+        process_before_response=False,
+    )
+    deps = SlackDeps(
+        answers=services.answers,
+        channels=ChannelDirectory(
+            services.redis, prefix=settings.redis_prefix, ttl_s=settings.channel_cache_ttl_s
+        ),
+    )
+    dedup = EventDeduplicator(
+        services.redis, prefix=settings.redis_prefix, ttl_s=settings.dedup_ttl_s
+    )
+    register(app, deps, dedup)
+    return app
+
+
+def build_web_app(services: Services, bolt_app: AsyncApp | None) -> web.Application:
+    """`POST /slack/events` (when serving Slack over HTTP), `GET /healthz` and `GET /readyz`."""
+    app = web.Application()
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        results = await health.run_checks(services.checks)
+        failing = {name: result for name, result in results.items() if result != "ok"}
+        if failing:
+            return web.json_response({"status": "unavailable", "failing": failing}, status=503)
+        return web.json_response({"status": "ok", "checks": results})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    if bolt_app is not None:
+
+        async def slack_events(request: web.Request) -> web.Response:
+            bolt_request = await to_bolt_request(request)
+            bolt_response = await bolt_app.async_dispatch(bolt_request)
+            return await to_aiohttp_response(bolt_response)
+
+        app.router.add_post("/slack/events", slack_events)
+    return app

@@ -1,0 +1,46 @@
+"""Parse the LOCAL_MODEL and CLOSED_MODEL strings into a provider and a model name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Provider = Literal["embedded", "ollama", "openai", "anthropic"]
+
+LOCAL_PROVIDERS = ("ollama", "openai")
+CLOSED_PROVIDERS = ("openai", "anthropic")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A provider and the model name it serves."""
+
+    provider: Provider
+    name: str
+
+    @property
+    def label(self) -> str:
+        """The short name users see in the context line under an answer."""
+        return self.name.rsplit("/", 1)[-1]
+
+
+def _split(value: str, variable: str, allowed: tuple[str, ...]) -> ModelSpec:
+    provider, sep, name = value.strip().partition(":")
+    if not sep or not name.strip() or provider not in allowed:
+        choices = ", ".join(f"{p}:<model>" for p in allowed)
+        raise ValueError(f"{variable} must be one of {choices}; got {value!r}")
+    return ModelSpec(provider=provider, name=name.strip())  # type: ignore[arg-type]
+
+
+def parse_local_model(value: str) -> ModelSpec:
+    """`embedded`, `ollama:<model>` or `openai:<model>` (any OpenAI-compatible server)."""
+    if value.strip() == "embedded":
+        return ModelSpec(provider="embedded", name="smollm2-135m-instruct")
+    return _split(value, "LOCAL_MODEL", LOCAL_PROVIDERS)
+
+
+def parse_closed_model(value: str) -> ModelSpec | None:
+    """`openai:<model>`, `anthropic:<model>`, or `none`."""
+    if value.strip().lower() in {"", "none"}:
+        return None
+    return _split(value, "CLOSED_MODEL", CLOSED_PROVIDERS)

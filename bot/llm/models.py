@@ -1,0 +1,69 @@
+"""Build LangChain chat models from the settings. Every client gets an explicit URL, key and
+timeout, so none of them falls back to a provider's environment variables or servers."""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+from pydantic import SecretStr
+
+from bot.settings import Settings
+
+# A self-hosted OpenAI-compatible server that wants no key still needs a non-empty one,
+# or the OpenAI client would read OPENAI_API_KEY and send the closed provider's key to it.
+NO_KEY = "not-needed"
+
+
+def build_local_model(settings: Settings, base_url: str, api_key: str | None) -> BaseChatModel:
+    """The self-hosted model. `base_url` is explicit: the embedded server's or LOCAL_BASE_URL."""
+    spec = settings.local
+    if spec.provider == "ollama":
+        from langchain_ollama import ChatOllama
+
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        return ChatOllama(
+            model=spec.name,
+            base_url=base_url,
+            num_predict=settings.max_answer_tokens,
+            client_kwargs={"timeout": settings.model_timeout_s, "headers": headers},
+        )
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=spec.name,
+        base_url=base_url,
+        api_key=SecretStr(api_key or NO_KEY),
+        organization=None,
+        timeout=settings.model_timeout_s,
+        max_retries=1,
+        max_completion_tokens=settings.max_answer_tokens,
+    )
+
+
+def build_closed_model(settings: Settings) -> BaseChatModel | None:
+    """The closed API model, or None when CLOSED_MODEL is `none`."""
+    spec = settings.closed
+    if spec is None:
+        return None
+    if spec.provider == "anthropic":
+        from langchain_anthropic import ChatAnthropic
+
+        if settings.anthropic_api_key is None:  # guarded by Settings
+            raise ValueError("ANTHROPIC_API_KEY: required when CLOSED_MODEL is anthropic:<model>")
+        return ChatAnthropic(  # type: ignore[call-arg]
+            model=spec.name,
+            api_key=settings.anthropic_api_key,
+            base_url=settings.anthropic_base_url,
+            timeout=settings.model_timeout_s,
+            max_retries=1,
+            max_tokens=settings.max_answer_tokens,
+        )
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(
+        model=spec.name,
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key,
+        timeout=settings.model_timeout_s,
+        max_retries=1,
+        max_completion_tokens=settings.max_answer_tokens,
+    )

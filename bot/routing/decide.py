@@ -1,0 +1,49 @@
+"""The routing decision as a pure function of the policy and the conversation's facts."""
+
+from __future__ import annotations
+
+from bot.routing.channel import ChannelFacts, ChannelKind
+from bot.routing.decision import Reason, Route, RouteDecision
+from bot.routing.policy import Policy
+
+
+def confidential_reasons(policy: Policy, facts: ChannelFacts) -> tuple[Reason, ...]:
+    """Every reason the policy gives for keeping this conversation on-prem."""
+    rules = policy.builtin
+    reasons: list[Reason] = []
+    if policy.lists_channel(facts.channel_id, facts.name):
+        reasons.append(Reason.LISTED_CHANNEL)
+    if rules.direct_messages and facts.kind is ChannelKind.IM:
+        reasons.append(Reason.DIRECT_MESSAGE)
+    if rules.direct_messages and facts.kind is ChannelKind.MPIM:
+        reasons.append(Reason.GROUP_DIRECT_MESSAGE)
+    if rules.private_channels and facts.kind is ChannelKind.PRIVATE:
+        reasons.append(Reason.PRIVATE_CHANNEL)
+    if rules.shared_channels and facts.ext_shared:
+        reasons.append(Reason.SHARED_CHANNEL)
+    if rules.unknown_channels and facts.kind is ChannelKind.UNKNOWN:
+        reasons.append(Reason.UNKNOWN_CHANNEL)
+    return tuple(reasons)
+
+
+def decide(
+    policy: Policy,
+    facts: ChannelFacts,
+    *,
+    local_model: str,
+    closed_model: str | None,
+    force_local: bool = False,
+) -> RouteDecision:
+    """Route to the closed API only when nothing marks the request confidential.
+
+    Nothing in the message text can move a request toward the closed API: the only
+    user input read here is `force_local`, which can only move it the other way.
+    """
+    reasons = list(confidential_reasons(policy, facts))
+    if force_local:
+        reasons.append(Reason.USER_FORCED_LOCAL)
+    if reasons:
+        return RouteDecision(Route.LOCAL, local_model, tuple(reasons))
+    if closed_model is None:
+        return RouteDecision(Route.LOCAL, local_model, (Reason.NO_CLOSED_MODEL,))
+    return RouteDecision(Route.CLOSED, closed_model, (Reason.PUBLIC_CHANNEL,))

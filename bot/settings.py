@@ -1,0 +1,160 @@
+"""One validated settings object, built once from the environment and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.llm.model_spec import ModelSpec, parse_closed_model, parse_local_model
+
+OLLAMA_DEFAULT_URL = "http://localhost:11434"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting hearthbot reads. Field names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    # HTTP listener
+    host: str = "0.0.0.0"  # noqa: S104 - a server inside a container listens on all interfaces
+    port: int = Field(default=3000, ge=0, le=65535)
+
+    # Redis
+    redis_url: str = "redis://localhost:6379/0"
+    redis_prefix: str = "hearthbot"
+
+    # Models
+    local_model: str = "embedded"
+    local_base_url: str | None = None
+    local_api_key: SecretStr | None = None
+    closed_model: str = "none"
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    embedded_model_path: Path | None = None
+    embedded_context_tokens: int = Field(default=4096, ge=512)
+    embedded_parallel: int = Field(default=2, ge=1, le=64)
+    model_timeout_s: float = Field(default=60.0, gt=0)
+    max_answer_tokens: int = Field(default=512, ge=16)
+
+    # Routing
+    policy_file: Path | None = None
+    confidential_channels: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    channel_cache_ttl_s: int = Field(default=300, ge=0)
+
+    # Memory
+    memory_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    memory_max_messages: int = Field(default=50, ge=2)
+    memory_token_budget: int = Field(default=2000, ge=100)
+
+    # Slack event de-duplication
+    dedup_ttl_s: int = Field(default=3600, ge=60)
+
+    log_level: str = "INFO"
+
+    @field_validator("confidential_channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("local_model")
+    @classmethod
+    def _check_local_model(cls, value: str) -> str:
+        parse_local_model(value)
+        return value
+
+    @field_validator("closed_model")
+    @classmethod
+    def _check_closed_model(cls, value: str) -> str:
+        parse_closed_model(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+        return level
+
+    @model_validator(mode="after")
+    def _check_local_endpoint(self) -> Settings:
+        # The OpenAI client falls back to OPENAI_BASE_URL and then to OpenAI's own servers
+        # when it is given no URL: a "local" model configured that way would send
+        # confidential text to the cloud. Refuse to start instead.
+        if self.local.provider == "openai" and not self.local_base_url:
+            raise ValueError(
+                "LOCAL_BASE_URL: required when LOCAL_MODEL is openai:<model>; without it the "
+                "OpenAI client would send confidential text to OPENAI_BASE_URL or to OpenAI"
+            )
+        closed = self.closed
+        if closed is not None and closed.provider == "openai" and self.openai_api_key is None:
+            raise ValueError("OPENAI_API_KEY: required when CLOSED_MODEL is openai:<model>")
+        if closed is not None and closed.provider == "anthropic" and self.anthropic_api_key is None:
+            raise ValueError("ANTHROPIC_API_KEY: required when CLOSED_MODEL is anthropic:<model>")
+        return self
+
+    @property
+    def local(self) -> ModelSpec:
+        """The self-hosted model, parsed from LOCAL_MODEL."""
+        return parse_local_model(self.local_model)
+
+    @property
+    def closed(self) -> ModelSpec | None:
+        """The closed API model, or None when CLOSED_MODEL is `none`."""
+        return parse_closed_model(self.closed_model)
+
+    @property
+    def local_url(self) -> str | None:
+        """Where the self-hosted server listens (None for the embedded model, chosen at start)."""
+        if self.local.provider == "embedded":
+            return None
+        if self.local.provider == "ollama":
+            return self.local_base_url or OLLAMA_DEFAULT_URL
+        return self.local_base_url
+
+    def resolved_policy_file(self) -> Path | None:
+        """POLICY_FILE, or `policy.yaml` in the working directory when that exists."""
+        if self.policy_file is not None:
+            return self.policy_file
+        default = Path("policy.yaml")
+        return default if default.exists() else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, each naming the environment variable."""
+    lines = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{location}: {message}" if location else message)
+    return "; ".join(lines)

@@ -1,0 +1,17 @@
+"""Slack adapters: one module per entry point, registered on a Bolt app here."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.slack import ask_command, direct_messages, mentions
+from bot.slack.dedup import EventDeduplicator
+from bot.slack.replies import SlackDeps
+
+
+def register(app: AsyncApp, deps: SlackDeps, dedup: EventDeduplicator) -> None:
+    """De-duplicate retried events, then register every entry point."""
+    app.use(dedup.middleware)
+    ask_command.register(app, deps)
+    mentions.register(app, deps)
+    direct_messages.register(app, deps)

@@ -1,0 +1,91 @@
+"""What kind of conversation a channel is, from `conversations.info`, cached in Redis.
+
+Any failure to find out (an API error, a timeout, a channel the bot cannot see) yields
+UNKNOWN, which the policy treats as confidential: when in doubt, local.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.routing.channel import ChannelFacts, ChannelKind, facts_from_conversation
+
+log = logging.getLogger(__name__)
+
+# `channel_type` on message events; app_mention events do not carry it.
+EVENT_CHANNEL_TYPES = {"im": ChannelKind.IM, "mpim": ChannelKind.MPIM, "group": ChannelKind.PRIVATE}
+
+
+class ChannelDirectory:
+    """Looks channels up through the Slack Web API and caches what it learns."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str, ttl_s: int) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._ttl_s = ttl_s
+
+    def _key(self, team_id: str, channel_id: str) -> str:
+        return f"{self._prefix}:channel:{team_id}:{channel_id}"
+
+    async def facts(
+        self,
+        web: AsyncWebClient,
+        team_id: str,
+        channel_id: str,
+        *,
+        event: dict[str, Any] | None = None,
+        ext_shared_hint: bool = False,
+    ) -> ChannelFacts:
+        """Facts about a channel. Hints from the event can only make it more confidential."""
+        facts = await self._cached_or_fetched(web, team_id, channel_id)
+        kind = facts.kind
+        event_kind = EVENT_CHANNEL_TYPES.get(str((event or {}).get("channel_type")))
+        if event_kind is not None and kind in (ChannelKind.PUBLIC, ChannelKind.UNKNOWN):
+            kind = event_kind
+        return ChannelFacts(
+            channel_id=channel_id,
+            kind=kind,
+            name=facts.name,
+            ext_shared=facts.ext_shared or ext_shared_hint,
+        )
+
+    async def _cached_or_fetched(
+        self, web: AsyncWebClient, team_id: str, channel_id: str
+    ) -> ChannelFacts:
+        key = self._key(team_id, channel_id)
+        try:
+            cached = await self._redis.get(key)
+        except aioredis.RedisError:
+            log.warning("channel cache unavailable", exc_info=True)
+            cached = None
+        if cached:
+            return ChannelFacts.from_json(json.loads(cached))
+        try:
+            response = await web.conversations_info(channel=channel_id)
+        except SlackApiError as exc:
+            log.warning(
+                "conversations.info failed; treating channel as unknown (confidential)",
+                extra={"channel": channel_id, "slack_error": exc.response.get("error")},
+            )
+            return ChannelFacts(channel_id=channel_id, kind=ChannelKind.UNKNOWN)
+        except Exception:
+            log.warning(
+                "conversations.info failed; treating channel as unknown (confidential)",
+                extra={"channel": channel_id},
+                exc_info=True,
+            )
+            return ChannelFacts(channel_id=channel_id, kind=ChannelKind.UNKNOWN)
+        info = response.get("channel")
+        facts = facts_from_conversation(channel_id, info if isinstance(info, dict) else {})
+        if facts.kind is not ChannelKind.UNKNOWN and self._ttl_s > 0:
+            try:
+                await self._redis.set(key, json.dumps(facts.to_json()), ex=self._ttl_s)
+            except aioredis.RedisError:
+                log.warning("channel cache unavailable", exc_info=True)
+        return facts

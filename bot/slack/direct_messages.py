@@ -1,0 +1,46 @@
+"""Direct messages to the bot: answered where they were written; threads keep context."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.prefilter import check_message_event
+from bot.slack.replies import SlackDeps, answer_message_event
+
+log = logging.getLogger(__name__)
+
+# The memory key of a DM's top level, where there is no thread.
+DM_TOP_LEVEL = "dm-top-level"
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    """Answer `message.im` events."""
+
+    @app.event("message")
+    async def on_message(
+        event: dict[str, Any],
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        if event.get("channel_type") != "im":
+            return  # in channels the bot answers only when mentioned
+        verdict = check_message_event(event, context.bot_user_id)
+        if not verdict.accepted:
+            log.debug("DM dropped", extra={"reason": verdict.reason})
+            return
+        thread_ts = event.get("thread_ts")
+        await answer_message_event(
+            deps,
+            client,
+            event=event,
+            body=body,
+            bot_user_id=context.bot_user_id,
+            team_id=str(event.get("team") or context.team_id or body.get("team_id")),
+            reply_thread_ts=str(thread_ts) if thread_ts else None,
+            memory_thread=str(thread_ts or DM_TOP_LEVEL),
+        )

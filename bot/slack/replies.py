@@ -1,0 +1,124 @@
+"""Answering a question in a Slack thread, shared by mentions, DMs and `/ask`."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.answers import Answer, AnswerService, Question
+from bot.memory import ConversationKey
+from bot.slack.channels import ChannelDirectory
+from bot.slack.command_text import parse_ask_text, strip_mention
+from bot.slack.formatting import USAGE_TEXT, answer_blocks, notification_text
+from bot.slack.threads import fetch_thread
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SlackDeps:
+    """What the Slack listeners need from the rest of the app."""
+
+    answers: AnswerService
+    channels: ChannelDirectory
+
+
+def error_reference() -> str:
+    """A short code that ties the sentence a user sees to the log line with the details."""
+    return secrets.token_hex(4)
+
+
+def error_text(reference: str) -> str:
+    """The short human sentence a user sees when answering failed."""
+    return (
+        "Sorry, something went wrong while I was answering. "
+        f"An admin can find the details in hearthbot's log (reference `{reference}`)."
+    )
+
+
+async def answer_in_thread(
+    deps: SlackDeps,
+    web: AsyncWebClient,
+    question: Question,
+    *,
+    channel_id: str,
+    thread_ts: str | None,
+    heading: str | None = None,
+) -> Answer | None:
+    """Answer and post the answer (in `thread_ts`, or at top level when None).
+
+    Any failure is logged with a reference and reported to the user as one sentence.
+    """
+    try:
+        answer = await deps.answers.answer(question)
+        await web.chat_postMessage(
+            channel=channel_id,
+            thread_ts=thread_ts,
+            text=notification_text(answer),
+            blocks=answer_blocks(answer, heading=heading),
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        return answer
+    except Exception as exc:
+        reference = error_reference()
+        log.exception(
+            "answering failed",
+            extra={"reference": reference, "channel": channel_id, "error": type(exc).__name__},
+        )
+        try:
+            await web.chat_postMessage(
+                channel=channel_id, thread_ts=thread_ts, text=error_text(reference)
+            )
+        except SlackApiError:
+            log.warning("could not report the failure in Slack", extra={"reference": reference})
+        return None
+
+
+async def answer_message_event(
+    deps: SlackDeps,
+    web: AsyncWebClient,
+    *,
+    event: dict[str, Any],
+    body: dict[str, Any],
+    bot_user_id: str | None,
+    team_id: str,
+    reply_thread_ts: str | None,
+    memory_thread: str,
+) -> None:
+    """Answer a person's message (a mention or a DM) that passed the prefilter."""
+    channel_id = str(event["channel"])
+    parsed = parse_ask_text(strip_mention(str(event.get("text", "")), bot_user_id))
+    if parsed.wants_help:
+        await web.chat_postMessage(channel=channel_id, thread_ts=reply_thread_ts, text=USAGE_TEXT)
+        return
+    facts = await deps.channels.facts(
+        web,
+        team_id,
+        channel_id,
+        event=event,
+        ext_shared_hint=bool(body.get("is_ext_shared_channel")),
+    )
+    thread: list[str] = []
+    if event.get("thread_ts"):
+        thread = await fetch_thread(
+            web,
+            channel_id,
+            str(event["thread_ts"]),
+            current_ts=str(event["ts"]),
+            bot_user_id=bot_user_id,
+        )
+    question = Question(
+        conversation=ConversationKey(team_id, channel_id, memory_thread),
+        facts=facts,
+        user_id=str(event["user"]),
+        text=parsed.question,
+        force_local=parsed.force_local,
+        thread=tuple(thread),
+    )
+    await answer_in_thread(deps, web, question, channel_id=channel_id, thread_ts=reply_thread_ts)
