@@ -25,6 +25,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        # `LOCAL_BASE_URL=` in a copied .env.example means "not set", not "the empty string".
+        env_ignore_empty=True,
     )
 
     # Slack

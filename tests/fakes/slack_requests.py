@@ -1,0 +1,144 @@
+"""Requests as Slack sends them: bodies built from Slack's payload shapes, signed with the
+`v0` scheme (HMAC-SHA256 over `v0:<timestamp>:<body>`), and POSTed over HTTP."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from tests.fakes.slack_api import BOT_USER_ID, TEAM_ID, load
+
+SIGNING_SECRET = "test-signing-secret-0001"
+_event_ids = itertools.count(1)
+_ts = itertools.count(1)
+
+
+def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    """Slack's request signature for this body and timestamp."""
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def new_ts() -> str:
+    return f"{1_790_000_000 + next(_ts)}.000{next(_ts) % 1000:03d}"
+
+
+def mention_event(
+    text: str,
+    channel: str,
+    *,
+    thread_ts: str | None = None,
+    user: str = "U0ALICE001",
+    ext_shared: bool = False,
+) -> dict[str, Any]:
+    """An app_mention envelope, shaped like Slack's (tests/data/slack)."""
+    body = copy.deepcopy(load("event_app_mention_in_thread"))
+    ts = new_ts()
+    event = body["event"]
+    event.update(
+        {
+            "text": f"<@{BOT_USER_ID}> {text}",
+            "channel": channel,
+            "ts": ts,
+            "event_ts": ts,
+            "user": user,
+        }
+    )
+    event.pop("blocks", None)
+    if thread_ts is None:
+        event.pop("thread_ts", None)
+    else:
+        event["thread_ts"] = thread_ts
+    body["event_id"] = f"Ev{next(_event_ids):010d}"
+    body["is_ext_shared_channel"] = ext_shared
+    body["event_context"] = f"1-app_mention-{TEAM_ID}-{channel}"
+    return body
+
+
+def dm_event(
+    text: str, channel: str, *, thread_ts: str | None = None, user: str = "U0ALICE001", **extra: Any
+) -> dict[str, Any]:
+    """A message.im envelope."""
+    body = copy.deepcopy(load("event_message_im"))
+    ts = new_ts()
+    event = body["event"]
+    event.update(
+        {
+            "text": text,
+            "channel": channel,
+            "ts": ts,
+            "event_ts": ts,
+            "user": user,
+            "channel_type": "im",
+        }
+    )
+    event.pop("blocks", None)
+    if thread_ts is not None:
+        event["thread_ts"] = thread_ts
+    event.update(extra)
+    body["event_id"] = f"Ev{next(_event_ids):010d}"
+    return body
+
+
+def slash_form(
+    text: str, channel_id: str, channel_name: str, response_url: str, user: str = "U0ALICE001"
+) -> str:
+    """An `/ask` form body, with the field set Slack sends."""
+    fields = dict(load("slash_command_ask.fields"))
+    fields.update(
+        {
+            "text": text,
+            "channel_id": channel_id,
+            "channel_name": channel_name,
+            "user_id": user,
+            "response_url": response_url,
+            "trigger_id": f"{next(_ts)}.7012345678901.0f1e2d3c",
+        }
+    )
+    return urlencode(fields)
+
+
+class SlackSender:
+    """Posts signed requests to the app's `/slack/events`."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, secret: str = SIGNING_SECRET):
+        self._session = session
+        self._url = url
+        self._secret = secret
+
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, str, float]:
+        """POST a body; returns status, response text and seconds until the response."""
+        ts = int(time.time()) if timestamp is None else timestamp
+        all_headers = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": str(ts),
+            "X-Slack-Signature": signature or sign(body, ts, self._secret),
+            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+            **(headers or {}),
+        }
+        started = time.monotonic()
+        async with self._session.post(self._url, data=body.encode(), headers=all_headers) as resp:
+            text = await resp.text()
+            return resp.status, text, time.monotonic() - started
+
+    async def event(self, envelope: dict[str, Any], **kwargs: Any) -> tuple[int, str, float]:
+        return await self.post(json.dumps(envelope), "application/json", **kwargs)
+
+    async def command(self, form: str, **kwargs: Any) -> tuple[int, str, float]:
+        return await self.post(form, "application/x-www-form-urlencoded", **kwargs)

@@ -1,0 +1,147 @@
+"""The `hearthbot` command as an operator runs it: real processes, real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import TEST_REDIS_URL
+from tests.fakes.model_servers import FakeModelServer
+from tests.fakes.slack_api import BOT_TOKEN, FakeSlack, conversation
+from tests.fakes.slack_requests import SIGNING_SECRET, SlackSender, slash_form
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    keep = {
+        k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR"}
+    }
+    return {**keep, "REDIS_URL": TEST_REDIS_URL, **extra}
+
+
+def _run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_local_openai_model_without_base_url_stops_start_up_with_one_clear_line() -> None:
+    result = _run(["chat"], _env(LOCAL_MODEL="openai:qwen2.5"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "LOCAL_BASE_URL" in lines[0]
+    assert result.stdout == ""
+
+
+def test_a_bad_value_names_its_variable() -> None:
+    result = _run(["chat"], _env(PORT="seventy", CLOSED_MODEL="gemini:pro"))
+    assert result.returncode == 2
+    assert "PORT" in result.stderr
+    assert "CLOSED_MODEL" in result.stderr
+
+
+async def test_chat_prints_answers_with_their_route_line(
+    local_server: FakeModelServer, closed_server: FakeModelServer
+) -> None:
+    env = _env(
+        LOCAL_MODEL="openai:local-llama",
+        LOCAL_BASE_URL=local_server.base_url,
+        CLOSED_MODEL="openai:closed-gpt",
+        OPENAI_API_KEY="sk-test-closed-provider-key",
+        OPENAI_BASE_URL=closed_server.base_url,
+        CONFIDENTIAL_CHANNELS="#legal",
+    )
+    runs = {
+        ("--channel", "general"): "☁️ closed-gpt",
+        ("--channel", "legal"): "🔒 on-prem · local-llama · confidential channel",
+        ("--dm",): "🔒 on-prem · local-llama · direct message",
+        ("--private",): "🔒 on-prem · local-llama · private channel",
+    }
+    for args, line in runs.items():
+        result = await asyncio.to_thread(_run, ["chat", *args], env, "hello there\n\n")
+        assert result.returncode == 0, result.stderr
+        assert line in result.stdout
+        assert "answer from" in result.stdout
+        assert "hello there" not in result.stderr  # no message text in the logs
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_serve_answers_slack_over_http(
+    slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    slack.channels["C0PRIVATE1"] = conversation("private", "C0PRIVATE1", "deals")
+    port = _free_port()
+    env = _env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        REDIS_PREFIX=f"hearthbot-cli-{port}",
+        LOCAL_MODEL="openai:local-llama",
+        LOCAL_BASE_URL=local_server.base_url,
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    async with session.get(f"{base}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                assert time.monotonic() < deadline, "hearthbot serve did not come up"
+                await asyncio.sleep(0.1)
+            async with session.get(f"{base}/readyz") as resp:
+                assert resp.status == 200, await resp.text()
+            sender = SlackSender(session, f"{base}/slack/events")
+            status, _, _ = await sender.command(
+                slash_form("the secret merger", "C0PRIVATE1", "privategroup", slack.response_url())
+            )
+            assert status == 200
+            _, answer = await slack.wait_for_posts(2)
+            assert "answer from local-llama to: the secret merger" in answer["text"]
+    finally:
+        proc.terminate()
+        _, stderr = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0
+    logs = stderr.decode()
+    assert "the secret merger" not in logs  # message text never reaches the log at INFO
+    assert BOT_TOKEN not in logs
+    assert SIGNING_SECRET not in logs
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    assert any(line.get("msg") == "answered" for line in lines)

@@ -1,0 +1,70 @@
+"""Settings: validation, and documentation that matches the code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.settings import ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _variables_in(path: Path) -> set[str]:
+    return set(re.findall(r"^([A-Z][A-Z0-9_]+)=", path.read_text(), flags=re.MULTILINE))
+
+
+def test_env_example_lists_every_setting_and_nothing_else() -> None:
+    assert _variables_in(ROOT / ".env.example") == {name.upper() for name in Settings.model_fields}
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [n.upper() for n in Settings.model_fields if f"`{n.upper()}`" not in readme]
+    assert missing == []
+
+
+def test_a_copied_env_example_starts_with_the_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    env = tmp_path / ".env"
+    env.write_text((ROOT / ".env.example").read_text())
+    settings = Settings(_env_file=env)  # type: ignore[call-arg]
+    assert settings.local_model == "embedded"
+    assert settings.local_base_url is None
+    assert settings.embedded_model_path is None
+    assert settings.policy_file is None
+    assert settings.slack_bot_token is None
+    assert settings.closed is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"local_model": "openai:qwen"}, "LOCAL_BASE_URL"),
+        ({"local_model": "vllm:qwen"}, "LOCAL_MODEL"),
+        ({"closed_model": "openai:gpt-4.1-mini"}, "OPENAI_API_KEY"),
+        ({"closed_model": "anthropic:claude-sonnet-4-5"}, "ANTHROPIC_API_KEY"),
+        ({"closed_model": "ollama:llama3"}, "CLOSED_MODEL"),
+        ({"port": 70000}, "PORT"),
+        ({"log_level": "chatty"}, "LOG_LEVEL"),
+        ({"model_timeout_s": 0}, "MODEL_TIMEOUT_S"),
+    ],
+)
+def test_bad_settings_name_their_variable(overrides: dict[str, object], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_settings(_env_file=None, openai_api_key=None, anthropic_api_key=None, **overrides)
+
+
+def test_confidential_channels_are_split_on_commas(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFIDENTIAL_CHANNELS", " #legal, #hr-* ,C0123,")
+    assert Settings(_env_file=None).confidential_channels == ["#legal", "#hr-*", "C0123"]  # type: ignore[call-arg]
+
+
+def test_ollama_defaults_to_its_standard_port() -> None:
+    settings = Settings(_env_file=None, local_model="ollama:llama3.1")  # type: ignore[call-arg]
+    assert settings.local_url == "http://localhost:11434"
