@@ -212,3 +212,15 @@ async def test_both_models_down_gives_a_short_sentence_not_a_stack_trace(
     assert post["text"].startswith("Sorry, something went wrong")
     assert "Traceback" not in post["text"]
     assert post["thread_ts"] == event["event"]["ts"]
+
+
+async def test_channel_kind_is_cached_in_redis_between_requests(
+    make_app: AppFactory, slack: FakeSlack
+) -> None:
+    slack.channels["C0PUBLIC01"] = conversation("public", "C0PUBLIC01", "general")
+    app = await make_app()
+    await app.sender.event(mention_event("one", "C0PUBLIC01"))
+    await slack.wait_for_posts(1)
+    await app.sender.event(mention_event("two", "C0PUBLIC01"))
+    await slack.wait_for_posts(2)
+    assert len(slack.calls_to("conversations.info")) == 1
