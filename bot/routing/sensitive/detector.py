@@ -1,0 +1,117 @@
+"""The detector: which categories of sensitive data a text holds, and where."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.routing.sensitive.addresses import find_addresses
+from bot.routing.sensitive.normalize import normalize
+from bot.routing.sensitive.pii import (
+    find_cards,
+    find_dates_of_birth,
+    find_emails,
+    find_ibans,
+    find_ips,
+    find_national_ids,
+    find_person_names,
+    find_phones,
+)
+from bot.routing.sensitive.secrets import find_secrets
+
+
+class Category(StrEnum):
+    """A kind of sensitive data. Values appear in route reasons as `sensitive:<value>`."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    CREDIT_CARD = "credit_card"
+    IBAN = "iban"
+    NATIONAL_ID = "national_id"
+    IP_ADDRESS = "ip_address"
+    STREET_ADDRESS = "street_address"
+    DATE_OF_BIRTH = "date_of_birth"
+    SECRET = "secret"
+    PERSON_NAME = "person_name"
+
+
+# Names are off by default: nearly every work message has one.
+DEFAULT_CATEGORIES = frozenset(Category) - {Category.PERSON_NAME}
+
+_FINDERS: dict[Category, Callable[[str], Iterator[tuple[int, int, str]]]] = {
+    Category.EMAIL: find_emails,
+    Category.PHONE: find_phones,
+    Category.CREDIT_CARD: find_cards,
+    Category.IBAN: find_ibans,
+    Category.NATIONAL_ID: find_national_ids,
+    Category.IP_ADDRESS: find_ips,
+    Category.STREET_ADDRESS: find_addresses,
+    Category.DATE_OF_BIRTH: find_dates_of_birth,
+    Category.SECRET: find_secrets,
+    Category.PERSON_NAME: find_person_names,
+}
+
+
+@dataclass(frozen=True)
+class CustomPattern:
+    """An organisation's own sensitive pattern, e.g. project code names or customer IDs."""
+
+    name: str
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Which categories are on, and the custom patterns."""
+
+    categories: frozenset[Category] = DEFAULT_CATEGORIES
+    custom: tuple[CustomPattern, ...] = ()
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """Sensitive data found at [start, end) of the normalised text."""
+
+    start: int
+    end: int
+    category: str = field(compare=False)
+    kind: str = field(compare=False)
+
+
+class SensitiveDetector:
+    """Finds sensitive data. Pure: no I/O, safe to share between requests."""
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        self.config = config or DetectorConfig()
+
+    def findings(self, text: str) -> list[Finding]:
+        """Every finding in `text` (after undoing Unicode tricks), in order of position."""
+        clean = normalize(text)
+        found: list[Finding] = []
+        for category in self.config.categories:
+            for start, end, kind in _FINDERS[category](clean):
+                found.append(Finding(start, end, category.value, kind))
+        for custom in self.config.custom:
+            for m in custom.regex.finditer(clean):
+                found.append(Finding(m.start(), m.end(), f"custom:{custom.name}", custom.name))
+        return sorted(found)
+
+    def categories(self, texts: Iterable[str]) -> frozenset[str]:
+        """The categories found anywhere in `texts`."""
+        return frozenset(f.category for text in texts for f in self.findings(text))
+
+    def redact(self, text: str) -> str:
+        """`text` with every finding replaced by `[category]`, for DEBUG logs."""
+        clean = normalize(text)
+        out: list[str] = []
+        position = 0
+        for finding in self.findings(text):
+            if finding.start < position:
+                continue
+            out.append(clean[position : finding.start])
+            out.append(f"[{finding.category}]")
+            position = finding.end
+        out.append(clean[position:])
+        return "".join(out)
