@@ -1,4 +1,5 @@
-"""Answering one question: memory in, router, memory out. Shared by Slack and `hearthbot chat`."""
+"""Answering one question: memory in, router, memory out, audit record. Shared by Slack and
+`hearthbot chat`."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from enum import StrEnum
 
 from langchain_core.messages import AIMessage, HumanMessage
 
+from bot.audit import AuditLog, AuditRecord
 from bot.llm.router import AnswerRouter, LocalModelUnavailable, Piece
 from bot.memory import ConversationKey, ConversationMemory
 from bot.routing.channel import ChannelFacts
 from bot.routing.decision import RouteDecision
+from bot.routing.sensitive import SensitiveDetector
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +24,6 @@ LOCAL_UNAVAILABLE_TEXT = (
     "The on-prem model is unavailable right now, so I could not answer. "
     "Nothing was sent anywhere else. Please try again in a few minutes."
 )
-
 EMPTY_ANSWER_TEXT = "(The model returned an empty answer.)"
 
 
@@ -31,6 +33,7 @@ class Outcome(StrEnum):
     ANSWERED = "answered"
     FALLBACK = "fallback"
     REFUSED = "refused"
+    ERROR = "error"
 
 
 @dataclass(frozen=True)
@@ -56,17 +59,28 @@ class Answer:
 
 
 class AnswerService:
-    """Runs one question through memory and the router."""
+    """Runs one question through memory and the router, and records the decision."""
 
-    def __init__(self, router: AnswerRouter, memory: ConversationMemory) -> None:
+    def __init__(
+        self,
+        router: AnswerRouter,
+        memory: ConversationMemory,
+        audit: AuditLog,
+        detector: SensitiveDetector,
+    ) -> None:
         self._router = router
         self._memory = memory
+        self._audit = audit
+        self._detector = detector
 
     async def answer(self, question: Question) -> Answer:
         """Answer a question; a local-model outage becomes a refusal, never a cloud call."""
         started = time.monotonic()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("question", extra={"text": self._detector.redact(question.text)})
         history = self._memory.history(question.conversation)
         past = self._memory.fit_to_budget(await history.aget_messages())
+        sticky = await history.ais_confidential()
         decision: RouteDecision | None = None
         pieces: list[Piece] = []
         try:
@@ -74,6 +88,7 @@ class AnswerService:
                 {
                     "facts": question.facts,
                     "force_local": question.force_local,
+                    "sticky": sticky,
                     "question": question.text,
                     "history": past,
                     "thread": question.thread,
@@ -87,22 +102,49 @@ class AnswerService:
             assert decision is not None  # the decision is always the first event
             log.warning(
                 "local model unavailable; refused without sending elsewhere",
-                extra={"decision": decision.as_log(), "error": type(exc.__cause__).__name__},
+                extra={"error": type(exc.__cause__).__name__},
             )
-            return Answer(LOCAL_UNAVAILABLE_TEXT, decision, Outcome.REFUSED, None)
+            answer = Answer(LOCAL_UNAVAILABLE_TEXT, decision, Outcome.REFUSED, None)
+            await self._record(question, answer, started, pieces)
+            return answer
+        except Exception:
+            if decision is not None:
+                failed = Answer("", decision, Outcome.ERROR, None)
+                await self._record(question, failed, started, pieces)
+            raise
         assert decision is not None
         text = "".join(p.text for p in pieces).strip() or EMPTY_ANSWER_TEXT
         fell_back = any(p.fallback for p in pieces)
-        answered_by = pieces[-1].model if pieces else decision.model
-        await history.aadd_messages([HumanMessage(question.text), AIMessage(text)])
-        outcome = Outcome.FALLBACK if fell_back else Outcome.ANSWERED
-        log.info(
-            "answered",
-            extra={
-                "decision": decision.as_log(),
-                "outcome": outcome.value,
-                "answered_by": answered_by,
-                "latency_ms": round((time.monotonic() - started) * 1000),
-            },
+        answered_by = next((p.model for p in reversed(pieces)), decision.model)
+        await history.aadd_turn(
+            [HumanMessage(question.text), AIMessage(text)], confidential=decision.confidential
         )
-        return Answer(text, decision, outcome, answered_by)
+        answer = Answer(
+            text, decision, Outcome.FALLBACK if fell_back else Outcome.ANSWERED, answered_by
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("answer", extra={"text": self._detector.redact(text)})
+        await self._record(question, answer, started, pieces)
+        return answer
+
+    async def _record(
+        self, question: Question, answer: Answer, started: float, pieces: Sequence[Piece]
+    ) -> None:
+        inputs = [p.input_tokens for p in pieces if p.input_tokens is not None]
+        outputs = [p.output_tokens for p in pieces if p.output_tokens is not None]
+        await self._audit.record(
+            AuditRecord(
+                team=question.conversation.team_id,
+                channel=question.conversation.channel_id,
+                thread=question.conversation.thread_ts,
+                user=question.user_id,
+                route=answer.decision.route.value,
+                reasons=answer.decision.reasons,
+                model=answer.decision.model,
+                answered_by=answer.answered_by,
+                outcome=answer.outcome.value,
+                latency_ms=round((time.monotonic() - started) * 1000),
+                input_tokens=sum(inputs) if inputs else None,
+                output_tokens=sum(outputs) if outputs else None,
+            )
+        )

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -15,15 +16,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import health
 from bot.answers import AnswerService
+from bot.audit import AuditLog
 from bot.llm.embedded import EmbeddedModelServer
 from bot.llm.models import build_closed_model, build_local_model
 from bot.llm.prompts import Prompts
 from bot.llm.router import AnswerRouter
 from bot.llm.safety import disable_prompt_uploads
-from bot.memory import ConversationMemory
-from bot.routing.decide import decide
-from bot.routing.decision import RouteDecision
-from bot.routing.policy import Policy, load_policy
+from bot.memory import ConversationMemory, MessageCodec
+from bot.routing.classifier import Classifier
+from bot.routing.policy import load_policy
+from bot.routing.sensitive import SensitiveDetector
 from bot.settings import ConfigError, Settings
 from bot.slack import register
 from bot.slack.channels import ChannelDirectory
@@ -39,9 +41,10 @@ class Services:
 
     settings: Settings
     redis: aioredis.Redis
-    policy: Policy
+    classifier: Classifier
     router: AnswerRouter
     memory: ConversationMemory
+    audit: AuditLog
     answers: AnswerService
     checks: dict[str, health.Check]
     embedded: EmbeddedModelServer | None = None
@@ -56,10 +59,21 @@ class Services:
             self.embedded.stop()
 
 
+def build_classifier(settings: Settings) -> Classifier:
+    """The routing policy, the detector and the model names: no network, no model loaded."""
+    policy = load_policy(settings.resolved_policy_file(), settings.confidential_channels)
+    closed = settings.closed
+    return Classifier(
+        policy,
+        SensitiveDetector(policy.sensitive.detector_config()),
+        local_model=settings.local.label,
+        closed_model=closed.label if closed else None,
+    )
+
+
 async def build_services(settings: Settings) -> Services:
     """Build the router, memory and checks; start the embedded model when it is configured."""
     disable_prompt_uploads()
-    policy = load_policy(settings.resolved_policy_file(), settings.confidential_channels)
     redis_client = aioredis.Redis.from_url(settings.redis_url)
     embedded: EmbeddedModelServer | None = None
     local_spec = settings.local
@@ -83,17 +97,9 @@ async def build_services(settings: Settings) -> Services:
     closed_spec = settings.closed
     closed_model = build_closed_model(settings)
 
-    def classify(request: dict[str, Any]) -> RouteDecision:
-        return decide(
-            policy,
-            request["facts"],
-            local_model=local_spec.label,
-            closed_model=closed_spec.label if closed_spec else None,
-            force_local=request["force_local"],
-        )
-
+    classifier = build_classifier(settings)
     router = AnswerRouter(
-        classify=classify,
+        classifier=classifier,
         prompts=Prompts.load(),
         local_model=local_model,
         local_label=local_spec.label,
@@ -106,9 +112,11 @@ async def build_services(settings: Settings) -> Services:
         ttl_s=settings.memory_ttl_s,
         max_messages=settings.memory_max_messages,
         token_budget=settings.memory_token_budget,
+        codec=MessageCodec(settings.memory_keys),
     )
-    import aiohttp
-
+    audit = AuditLog(
+        redis_client, prefix=settings.redis_prefix, max_entries=settings.audit_max_entries
+    )
     http = aiohttp.ClientSession()
     local_probe = health.probe_for(
         "ollama" if local_spec.provider == "ollama" else "openai", local_url, local_key
@@ -123,10 +131,11 @@ async def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         redis=redis_client,
-        policy=policy,
+        classifier=classifier,
         router=router,
         memory=memory,
-        answers=AnswerService(router, memory),
+        audit=audit,
+        answers=AnswerService(router, memory, audit, classifier.detector),
         checks=checks,
         embedded=embedded,
         _http=http,

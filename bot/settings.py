@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -67,6 +68,11 @@ class Settings(BaseSettings):
     memory_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     memory_max_messages: int = Field(default=50, ge=2)
     memory_token_budget: int = Field(default=2000, ge=100)
+    # Comma-separated Fernet keys: the first encrypts, all decrypt (for rotation).
+    memory_encryption_key: SecretStr | None = None
+
+    # Audit trail
+    audit_max_entries: int = Field(default=100_000, ge=100)
 
     # Slack event de-duplication
     dedup_ttl_s: int = Field(default=3600, ge=60)
@@ -79,6 +85,26 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("memory_encryption_key")
+    @classmethod
+    def _check_encryption_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for key in _split_keys(value):
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                raise ValueError(
+                    "each key must be 32 url-safe base64-encoded bytes; make one with "
+                    "hearthbot keygen"
+                ) from None
+        return value
+
+    @property
+    def memory_keys(self) -> list[str]:
+        """MEMORY_ENCRYPTION_KEY split into its keys, newest first."""
+        return _split_keys(self.memory_encryption_key) if self.memory_encryption_key else []
 
     @field_validator("local_model")
     @classmethod
@@ -142,6 +168,10 @@ class Settings(BaseSettings):
             return self.policy_file
         default = Path("policy.yaml")
         return default if default.exists() else None
+
+
+def _split_keys(value: SecretStr) -> list[str]:
+    return [k.strip() for k in value.get_secret_value().split(",") if k.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

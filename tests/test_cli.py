@@ -144,4 +144,7 @@ async def test_serve_answers_slack_over_http(
     assert BOT_TOKEN not in logs
     assert SIGNING_SECRET not in logs
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
-    assert any(line.get("msg") == "answered" for line in lines)
+    (record,) = [line["audit"] for line in lines if line.get("msg") == "route decision"]
+    assert record["route"] == "local"
+    assert record["reasons"] == ["private_channel"]
+    assert record["outcome"] == "answered"

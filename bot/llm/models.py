@@ -36,6 +36,8 @@ def build_local_model(settings: Settings, base_url: str, api_key: str | None) ->
         timeout=settings.model_timeout_s,
         max_retries=1,
         max_completion_tokens=settings.max_answer_tokens,
+        # Token counts for the audit trail (llama.cpp, vLLM and Ollama's /v1 all send them).
+        stream_usage=True,
     )
 
 
@@ -66,4 +68,5 @@ def build_closed_model(settings: Settings) -> BaseChatModel | None:
         timeout=settings.model_timeout_s,
         max_retries=1,
         max_completion_tokens=settings.max_answer_tokens,
+        stream_usage=True,
     )

@@ -7,14 +7,13 @@ is never retried anywhere but on-prem, whatever the error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import httpx
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, SystemMessage
-from langchain_core.output_parsers import StrOutputParser
+from langchain_core.messages import AIMessageChunk, BaseMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import (
     Runnable,
@@ -25,6 +24,7 @@ from langchain_core.runnables import (
 
 from bot.llm.prompts import Prompts
 from bot.routing.channel import ChannelFacts
+from bot.routing.classifier import Classifier, RouteRequest
 from bot.routing.decision import Route, RouteDecision
 
 
@@ -61,14 +61,13 @@ MODEL_ERRORS = _provider_errors()
 
 @dataclass(frozen=True)
 class Piece:
-    """A piece of a streamed answer, with the model that produced it."""
+    """A piece of a streamed answer, with the model that produced it and any token counts."""
 
     text: str
     model: str
     fallback: bool = False
-
-    def __add__(self, other: Piece) -> Piece:
-        return Piece(self.text + other.text, other.model, self.fallback or other.fallback)
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 class RouterInput(TypedDict):
@@ -76,22 +75,34 @@ class RouterInput(TypedDict):
 
     facts: ChannelFacts
     force_local: bool
+    sticky: bool
     question: str
     history: Sequence[BaseMessage]
     thread: Sequence[str]
 
 
 RouterEvent = RouteDecision | Piece
-Classifier = Callable[[dict[str, Any]], RouteDecision]
 
 
-def _tag(model: str, *, fallback: bool) -> RunnableGenerator[str, Piece]:
-    async def tag(chunks: AsyncIterator[str]) -> AsyncIterator[Piece]:
+def texts_to_scan(item: dict[str, Any]) -> list[str]:
+    """Everything the router would send to a model: question, thread and memory."""
+    return [item["question"], *item["thread"], *(m.text for m in item["history"])]
+
+
+def _pieces(model: str, *, fallback: bool) -> RunnableGenerator[Any, Piece]:
+    async def to_pieces(chunks: AsyncIterator[AIMessageChunk]) -> AsyncIterator[Piece]:
         async for chunk in chunks:
-            if chunk:
-                yield Piece(chunk, model, fallback)
+            usage = chunk.usage_metadata
+            if chunk.text or usage:
+                yield Piece(
+                    chunk.text,
+                    model,
+                    fallback,
+                    usage["input_tokens"] if usage else None,
+                    usage["output_tokens"] if usage else None,
+                )
 
-    return RunnableGenerator(tag)
+    return RunnableGenerator(to_pieces)
 
 
 class AnswerRouter:
@@ -100,13 +111,14 @@ class AnswerRouter:
     def __init__(
         self,
         *,
-        classify: Classifier,
+        classifier: Classifier,
         prompts: Prompts,
         local_model: BaseChatModel,
         local_label: str,
         closed_model: BaseChatModel | None,
         closed_label: str | None,
     ) -> None:
+        self._classifier = classifier
         self._prompts = prompts
         prompt = ChatPromptTemplate.from_messages(
             [
@@ -118,32 +130,32 @@ class AnswerRouter:
         )
         prepare = RunnableLambda(self._prompt_values)
         self.local_chain: Runnable[Any, Piece] = (
-            prepare | prompt | local_model | StrOutputParser() | _tag(local_label, fallback=False)
+            prepare | prompt | local_model | _pieces(local_label, fallback=False)
         )
         self.closed_chain: Runnable[Any, Piece] | None = None
         if closed_model is not None and closed_label is not None:
-            fallback_chain = (
-                prepare
-                | prompt
-                | local_model
-                | StrOutputParser()
-                | _tag(local_label, fallback=True)
-            )
-            primary = (
-                prepare
-                | prompt
-                | closed_model
-                | StrOutputParser()
-                | _tag(closed_label, fallback=False)
-            )
+            fallback_chain = prepare | prompt | local_model | _pieces(local_label, fallback=True)
+            primary = prepare | prompt | closed_model | _pieces(closed_label, fallback=False)
             # Not the default `with_fallbacks`, which catches every exception: only errors
             # from the closed provider's client fall back, and only to the on-prem model.
             self.closed_chain = primary.with_fallbacks(
                 [fallback_chain], exceptions_to_handle=MODEL_ERRORS
             )
+        classify: Runnable[dict[str, Any], RouteDecision] = RunnableLambda(self.classify)
         self.runnable: Runnable[dict[str, Any], RouterEvent] = RunnablePassthrough.assign(
-            decision=RunnableLambda(classify)
+            decision=classify
         ) | RunnableGenerator(self._dispatch)
+
+    def classify(self, item: dict[str, Any]) -> RouteDecision:
+        """The classifier step: the route is decided here, before any model sees the text."""
+        return self._classifier.classify(
+            RouteRequest(
+                facts=item["facts"],
+                texts=texts_to_scan(item),
+                force_local=item["force_local"],
+                sticky=item["sticky"],
+            )
+        )
 
     def _prompt_values(self, item: dict[str, Any]) -> dict[str, Any]:
         thread: Sequence[str] = item["thread"]

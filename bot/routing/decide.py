@@ -1,16 +1,19 @@
-"""The routing decision as a pure function of the policy and the conversation's facts."""
+"""The routing decision as a pure function of the policy, the conversation's facts and what
+the detector found in the text."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bot.routing.channel import ChannelFacts, ChannelKind
-from bot.routing.decision import Reason, Route, RouteDecision
+from bot.routing.decision import Reason, Route, RouteDecision, sensitive_reason
 from bot.routing.policy import Policy
 
 
-def confidential_reasons(policy: Policy, facts: ChannelFacts) -> tuple[Reason, ...]:
+def confidential_reasons(policy: Policy, facts: ChannelFacts) -> tuple[str, ...]:
     """Every reason the policy gives for keeping this conversation on-prem."""
     rules = policy.builtin
-    reasons: list[Reason] = []
+    reasons: list[str] = []
     if policy.lists_channel(facts.channel_id, facts.name):
         reasons.append(Reason.LISTED_CHANNEL)
     if rules.direct_messages and facts.kind is ChannelKind.IM:
@@ -33,13 +36,19 @@ def decide(
     local_model: str,
     closed_model: str | None,
     force_local: bool = False,
+    sensitive: Iterable[str] = (),
+    sticky: bool = False,
 ) -> RouteDecision:
     """Route to the closed API only when nothing marks the request confidential.
 
-    Nothing in the message text can move a request toward the closed API: the only
-    user input read here is `force_local`, which can only move it the other way.
+    Nothing in the message text can move a request toward the closed API: the only user
+    input read here is `force_local`, and what the detector found, both of which can only
+    move it the other way.
     """
     reasons = list(confidential_reasons(policy, facts))
+    reasons.extend(sensitive_reason(c) for c in sorted(set(sensitive)))
+    if sticky:
+        reasons.append(Reason.STICKY_THREAD)
     if force_local:
         reasons.append(Reason.USER_FORCED_LOCAL)
     if reasons:

@@ -4,12 +4,20 @@ beyond `load_policy` reading the one file it is given."""
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.routing.sensitive import (
+    DEFAULT_CATEGORIES,
+    Category,
+    CustomPattern,
+    DetectorConfig,
+)
 
 
 class PolicyError(Exception):
@@ -27,13 +35,55 @@ class BuiltinRules(BaseModel):
     unknown_channels: bool = True
 
 
+class CustomPatternRule(BaseModel):
+    """An organisation's own sensitive pattern (a Python regular expression)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9_\-]{1,40}$")
+    pattern: str
+    ignore_case: bool = True
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class SensitiveRules(BaseModel):
+    """Content detection: categories switched on or off, and custom patterns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    categories: dict[Category, bool] = Field(default_factory=dict)
+    custom_patterns: list[CustomPatternRule] = Field(default_factory=list)
+
+    def detector_config(self) -> DetectorConfig:
+        """The detector's configuration: the defaults with this policy's switches applied."""
+        enabled = set(DEFAULT_CATEGORIES)
+        for category, on in self.categories.items():
+            (enabled.add if on else enabled.discard)(category)
+        custom = tuple(
+            CustomPattern(
+                rule.name, re.compile(rule.pattern, re.IGNORECASE if rule.ignore_case else 0)
+            )
+            for rule in self.custom_patterns
+        )
+        return DetectorConfig(categories=frozenset(enabled), custom=custom)
+
+
 class Policy(BaseModel):
-    """Which conversations route to the self-hosted model."""
+    """Which conversations and which content route to the self-hosted model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     confidential_channels: tuple[str, ...] = ()
     builtin: BuiltinRules = Field(default_factory=BuiltinRules)
+    sensitive: SensitiveRules = Field(default_factory=SensitiveRules)
 
     @field_validator("confidential_channels", mode="before")
     @classmethod

@@ -1,0 +1,111 @@
+"""The audit trail: one record per routing decision, never message text, kept in a capped
+Redis Stream and written as a structured log line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+log = logging.getLogger("bot.audit")
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """What happened to one request, without what was said."""
+
+    team: str
+    channel: str
+    thread: str
+    user: str
+    route: str
+    reasons: tuple[str, ...]
+    model: str
+    answered_by: str | None
+    outcome: str
+    latency_ms: int
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    time: float = field(default_factory=time.time)
+
+    def to_fields(self) -> dict[bytes | bytearray | memoryview[int] | str | int | float, Any]:
+        """Stream entry fields (Redis stores strings)."""
+        return {k: json.dumps(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_fields(cls, fields: dict[bytes | str, bytes | str]) -> AuditRecord:
+        """The inverse of `to_fields`."""
+        data: dict[str, Any] = {
+            (k.decode() if isinstance(k, bytes) else k): json.loads(v) for k, v in fields.items()
+        }
+        data["reasons"] = tuple(data.get("reasons") or ())
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class AuditLog:
+    """Appends to and reads the audit stream."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str, max_entries: int) -> None:
+        self._redis = client
+        self.key = f"{prefix}:audit"
+        self._max_entries = max_entries
+
+    async def record(self, entry: AuditRecord) -> None:
+        """Log the record, then add it to the stream (approximately capped at max_entries).
+
+        A Redis failure here is logged, not raised: the answer has been given already.
+        """
+        log.info("route decision", extra={"audit": asdict(entry)})
+        try:
+            await self._redis.xadd(
+                self.key, entry.to_fields(), maxlen=self._max_entries, approximate=True
+            )
+        except aioredis.RedisError:
+            log.warning("audit stream unavailable; the record is only in this log", exc_info=True)
+
+    async def tail(self, count: int) -> list[AuditRecord]:
+        """The newest `count` records, oldest first."""
+        entries = await self._redis.xrevrange(self.key, count=count) or []
+        return [AuditRecord.from_fields(fields) for _, fields in reversed(entries) if fields]
+
+    async def since(self, seconds: float) -> list[AuditRecord]:
+        """Every record of the last `seconds` seconds."""
+        start_ms = int((time.time() - seconds) * 1000)
+        entries = await self._redis.xrange(self.key, min=f"{start_ms}-0", max="+") or []
+        return [AuditRecord.from_fields(fields) for _, fields in entries if fields]
+
+
+def summarize(records: Iterable[AuditRecord]) -> dict[str, Any]:
+    """Counts by route, outcome, reason and model, and latency percentiles."""
+    items = list(records)
+    latencies = sorted(r.latency_ms for r in items)
+
+    def percentile(p: float) -> int | None:
+        if not latencies:
+            return None
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
+
+    return {
+        "requests": len(items),
+        "by_route": dict(Counter(r.route for r in items)),
+        "by_outcome": dict(Counter(r.outcome for r in items)),
+        "by_reason": dict(Counter(reason for r in items for reason in r.reasons).most_common()),
+        "by_model": dict(Counter(r.answered_by or "-" for r in items)),
+        "latency_ms": {
+            "p50": percentile(0.5),
+            "p95": percentile(0.95),
+            "mean": round(statistics.fmean(latencies)) if latencies else None,
+        },
+        "tokens": {
+            "input": sum(r.input_tokens or 0 for r in items),
+            "output": sum(r.output_tokens or 0 for r in items),
+        },
+    }

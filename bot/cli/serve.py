@@ -1,0 +1,67 @@
+"""`hearthbot serve`: Slack over HTTP or Socket Mode, plus the health endpoints."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from bot.app import build_bolt_app, build_services, build_web_app
+from bot.settings import ConfigError, Settings
+
+log = logging.getLogger("bot")
+
+
+def socket_mode(args: argparse.Namespace, settings: Settings) -> bool:
+    """Socket Mode when asked for, or when SLACK_APP_TOKEN is set and --http was not given."""
+    if args.socket:
+        if settings.slack_app_token is None:
+            raise ConfigError("SLACK_APP_TOKEN: required for --socket")
+        return True
+    if args.http:
+        return False
+    return settings.slack_app_token is not None
+
+
+async def serve(settings: Settings, *, socket_mode: bool) -> int:
+    """Run until SIGINT or SIGTERM."""
+    services = await build_services(settings)
+    runner: web.AppRunner | None = None
+    try:
+        bolt_app = build_bolt_app(settings, services)
+        web_app = build_web_app(services, None if socket_mode else bolt_app)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        log.info(
+            "hearthbot serving",
+            extra={
+                "mode": "socket" if socket_mode else "http",
+                "host": settings.host,
+                "port": settings.port,
+            },
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            assert settings.slack_app_token is not None
+            handler = AsyncSocketModeHandler(bolt_app, settings.slack_app_token.get_secret_value())
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            await stop.wait()
+            await handler.close_async()  # type: ignore[no-untyped-call]
+        else:
+            await stop.wait()
+        log.info("hearthbot stopping")
+        return 0
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await services.aclose()
