@@ -148,3 +148,74 @@ async def test_serve_answers_slack_over_http(
     assert record["route"] == "local"
     assert record["reasons"] == ["private_channel"]
     assert record["outcome"] == "answered"
+
+
+def test_route_explains_a_decision_without_calling_a_model(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "confidential_channels: ['#legal']\n"
+        "sensitive:\n  custom_patterns:\n    - name: codename\n      pattern: '\\bfalcon\\b'\n"
+    )
+    env = _env(
+        # An unreachable local model proves no model is called.
+        LOCAL_MODEL="openai:nowhere",
+        LOCAL_BASE_URL="http://127.0.0.1:9/v1",
+        CLOSED_MODEL="openai:gpt-4.1-mini",
+        OPENAI_API_KEY="sk-test-not-used",
+        POLICY_FILE=str(policy),
+    )
+    public = _run(["route", "how do I write a haiku?", "--channel", "#general"], env)
+    assert public.returncode == 0, public.stderr
+    assert "route:   closed" in public.stdout
+    assert "public_channel" in public.stdout
+
+    card = _run(["route", "card 4111 1111 1111 1111 and falcon", "--json"], env)
+    payload = json.loads(card.stdout)
+    assert payload["route"] == "local"
+    assert payload["reasons"] == ["sensitive:credit_card", "sensitive:custom:codename"]
+    assert payload["redacted"] == "card [credit_card] and [custom:codename]"
+
+    legal = _run(["route", "hello", "--channel", "#legal", "--json"], env)
+    assert json.loads(legal.stdout)["reasons"] == ["listed_channel"]
+    private = _run(["route", "hello", "--channel", "C0123", "--kind", "private", "--json"], env)
+    assert json.loads(private.stdout)["reasons"] == ["private_channel"]
+
+
+def test_bad_policy_file_stops_with_one_line(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("sensitive:\n  custom_patterns:\n    - name: bad\n      pattern: '('\n")
+    result = _run(["route", "x"], _env(POLICY_FILE=str(policy)))
+    assert result.returncode == 2
+    assert "not a valid regular expression" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+async def test_audit_tail_and_stats_read_the_stream(local_server: FakeModelServer) -> None:
+    prefix = f"hearthbot-audit-{os.getpid()}-{time.monotonic_ns()}"
+    env = _env(
+        LOCAL_MODEL="openai:local-llama",
+        LOCAL_BASE_URL=local_server.base_url,
+        REDIS_PREFIX=prefix,
+    )
+    chatted = await asyncio.to_thread(
+        _run, ["chat", "--dm"], env, "first question\nsecond with jane@corp.io\n\n"
+    )
+    assert chatted.returncode == 0, chatted.stderr
+    tail = _run(["audit", "tail", "-n", "5", "--json"], env)
+    records = [json.loads(line) for line in tail.stdout.splitlines()]
+    # The DM made the first turn confidential, so the second is also a confidential thread.
+    assert [r["reasons"] for r in records] == [
+        ["direct_message"],
+        ["direct_message", "sensitive:email", "sticky_thread"],
+    ]
+    assert all(r["outcome"] == "answered" for r in records)
+    assert "jane@corp.io" not in tail.stdout
+    stats = json.loads(_run(["audit", "stats", "--since", "1h", "--json"], env).stdout)
+    assert stats["requests"] == 2
+    assert stats["by_route"] == {"local": 2}
+    assert stats["by_reason"]["direct_message"] == 2
+    human = _run(["audit", "stats", "--since", "1h"], env).stdout
+    assert "2 requests" in human
+    bad = _run(["audit", "stats", "--since", "yesterday"], env)
+    assert bad.returncode == 2
+    assert "--since" in bad.stderr

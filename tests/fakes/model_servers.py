@@ -134,6 +134,14 @@ class FakeModelServer:
             "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
         }
         await response.write(f"data: {json.dumps(final)}\n\n".encode())
+        if (body.get("stream_options") or {}).get("include_usage"):
+            # OpenAI's protocol: one more chunk, with no choices, carrying the usage.
+            usage = {
+                "id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created,
+                "model": body.get("model"), "choices": [],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+            }  # fmt: skip
+            await response.write(f"data: {json.dumps(usage)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
