@@ -1,7 +1,8 @@
 """What kind of conversation a channel is, from `conversations.info`, cached in Redis.
 
 Any failure to find out (an API error, a timeout, a channel the bot cannot see) yields
-UNKNOWN, which the policy treats as confidential: when in doubt, local.
+UNKNOWN, which the policy treats as confidential: when in doubt, local. Failures are
+caught broadly on purpose: every one of them moves the request on-prem, never off it.
 """
 
 from __future__ import annotations
@@ -68,24 +69,21 @@ class ChannelDirectory:
             return ChannelFacts.from_json(json.loads(cached))
         try:
             response = await web.conversations_info(channel=channel_id)
-        except SlackApiError as exc:
+            info = response.get("channel")
+            facts = facts_from_conversation(channel_id, info if isinstance(info, dict) else {})
+        except Exception as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else None
             log.warning(
                 "conversations.info failed; treating channel as unknown (confidential)",
-                extra={"channel": channel_id, "slack_error": exc.response.get("error")},
+                extra={"channel": channel_id, "slack_error": error, "error": type(exc).__name__},
             )
-            return ChannelFacts(channel_id=channel_id, kind=ChannelKind.UNKNOWN)
-        except Exception:
-            log.warning(
-                "conversations.info failed; treating channel as unknown (confidential)",
-                extra={"channel": channel_id},
-                exc_info=True,
-            )
-            return ChannelFacts(channel_id=channel_id, kind=ChannelKind.UNKNOWN)
-        info = response.get("channel")
-        facts = facts_from_conversation(channel_id, info if isinstance(info, dict) else {})
-        if facts.kind is not ChannelKind.UNKNOWN and self._ttl_s > 0:
+            facts = ChannelFacts(channel_id=channel_id, kind=ChannelKind.UNKNOWN)
+        # An unknown kind is cached briefly too (it routes local either way), so a channel
+        # the bot cannot see does not cost a Web API call per message.
+        ttl = self._ttl_s if facts.kind is not ChannelKind.UNKNOWN else min(self._ttl_s, 60)
+        if ttl > 0:
             try:
-                await self._redis.set(key, json.dumps(facts.to_json()), ex=self._ttl_s)
+                await self._redis.set(key, json.dumps(facts.to_json()), ex=ttl)
             except aioredis.RedisError:
                 log.warning("channel cache unavailable", exc_info=True)
         return facts

@@ -114,9 +114,14 @@ _PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...] | None]] = [
 ]
 
 
+def _gate(markers: tuple[str, ...]) -> re.Pattern[str]:
+    # Markers start a word ("true" must not open the gate of "rue"), or are punctuation.
+    words = [rf"\b{re.escape(m)}" if m[:1].isalnum() else re.escape(m) for m in markers]
+    return re.compile("|".join(words))
+
+
 _GATED_PATTERNS = [
-    (pattern, None if markers is None else re.compile("|".join(map(re.escape, markers))))
-    for pattern, markers in _PATTERNS
+    (pattern, None if markers is None else _gate(markers)) for pattern, markers in _PATTERNS
 ]
 
 # A house number after a word: the word is then checked for a street suffix. Matching the

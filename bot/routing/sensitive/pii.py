@@ -162,23 +162,25 @@ def _find_ipv6(text: str) -> Iterator[Span]:
 
 # --- phone numbers -----------------------------------------------------------------------
 _SEP = r"[ .\-]"
-_PHONE_STRONG = [
-    re.compile(p)
-    for p in (
-        # International: +CC, optional (0), then groups.
-        r"(?<![\w+])\+\d{1,3}(?:[ .\-]?\(0\))?(?:[ .\-]?\(?\d{1,5}\)?){2,6}(?:\s?(?:x|ext\.?)\s?\d{1,5})?",
-        # 00 / 001 international prefix.
-        r"(?<![\w.])00\d{1,3}[ .\-]\d{2,4}(?:[ .\-]\d{2,4}){1,4}(?![\w]|\.\d)",
-        # North American: (555) 555-5555, 555-555-5555, 555.555.5555, optional extension.
-        r"(?:\((?<![\w.\-]\()|\d(?<![\w.\-]\d))\d{2}\)?[ .\-]?\d{3}[.\-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?!\w|-\d|\.\d)",
-        r"\((?<![\w.\-]\()\d{2,4}\)\s?\d{3,4}[ .\-]?\d{3,4}(?!\w|-\d|\.\d)",
-        # National numbers with a trunk 0, grouped: 0496 46 46 70, 07700 063 966, 01.84.17.61.18
-        rf"0(?<![\w.\-]0)\d{{1,4}}(?:{_SEP}\d{{2,4}}){{2,4}}(?!\w|-\d|\.\d)",
-        r"0(?<![\w.\-]0)\d{2,4}-\d{6,8}(?!\w|-\d|\.\d)",
-        # Pairs: 71-33-52-22, 28 64 66 98
-        r"\d(?<![\w.\-:]\d)\d([ .\-])\d{2}\1\d{2}\1\d{2}(?:\1\d{2})?(?!\w|-\d|:|\.\d)",
+_PHONE_STRONG = re.compile(
+    "|".join(
+        f"(?:{p})"
+        for p in (
+            # International: +CC, optional (0), then groups.
+            r"(?<![\w+])\+\d{1,3}(?:[ .\-]?\(0\))?(?:[ .\-]?\(?\d{1,5}\)?){2,6}(?:\s?(?:x|ext\.?)\s?\d{1,5})?",
+            # 00 / 001 international prefix.
+            r"(?<![\w.])00\d{1,3}[ .\-]\d{2,4}(?:[ .\-]\d{2,4}){1,4}(?![\w]|\.\d)",
+            # North American: (555) 555-5555, 555-555-5555, 555.555.5555, optional extension.
+            r"(?:\((?<![\w.\-]\()|\d(?<![\w.\-]\d))\d{2}\)?[ .\-]?\d{3}[.\-]\d{4}(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?!\w|-\d|\.\d)",
+            r"\((?<![\w.\-]\()\d{2,4}\)\s?\d{3,4}[ .\-]?\d{3,4}(?!\w|-\d|\.\d)",
+            # National numbers with a trunk 0, grouped: 0496 46 46 70, 07700 063 966, 01.84.17.61.18
+            rf"0(?<![\w.\-]0)\d{{1,4}}(?:{_SEP}\d{{2,4}}){{2,4}}(?!\w|-\d|\.\d)",
+            r"0(?<![\w.\-]0)\d{2,4}-\d{6,8}(?!\w|-\d|\.\d)",
+            # Pairs: 71-33-52-22, 28 64 66 98
+            r"\d(?<![\w.\-:]\d)\d(?P<sep>[ .\-])\d{2}(?P=sep)\d{2}(?P=sep)\d{2}(?:(?P=sep)\d{2})?(?!\w|-\d|:|\.\d)",
+        )
     )
-]
+)
 # Shapes that are phone numbers only next to a word that says so.
 _PHONE_WEAK = re.compile(
     rf"(?<![\w.\-:/#])\(?\d{{2,5}}\)?(?:{_SEP}?\d{{2,5}}){{0,4}}(?![\w\-:/]|\.\d)"
@@ -203,13 +205,12 @@ def find_phones(text: str) -> Iterator[Span]:
     seen: list[tuple[int, int]] = []
     for stretch in _PHONE_STRETCH.finditer(text):
         end = min(len(text), stretch.end() + 1)
-        for pattern in _PHONE_STRONG:
-            for m in pattern.finditer(text, stretch.start(), end):
-                raw = m.group()
-                if not 7 <= _digit_count(raw) <= 15 or _DATE_LIKE.match(raw):
-                    continue
-                seen.append((m.start(), m.end()))
-                yield m.start(), m.end(), "phone"
+        for m in _PHONE_STRONG.finditer(text, stretch.start(), end):
+            raw = m.group()
+            if not 7 <= _digit_count(raw) <= 15 or _DATE_LIKE.match(raw):
+                continue
+            seen.append((m.start(), m.end()))
+            yield m.start(), m.end(), "phone"
     for m in _PHONE_WEAK.finditer(text):
         raw = m.group()
         digits = _digit_count(raw)
