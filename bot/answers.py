@@ -12,10 +12,14 @@ from enum import StrEnum
 from langchain_core.messages import AIMessage, HumanMessage
 
 from bot.audit import AuditLog, AuditRecord
-from bot.llm.router import AnswerRouter, LocalModelUnavailable, Piece
+from bot.customer_email.parse import ParsedEmail
+from bot.customer_email.schema import EmailSummary
+from bot.customer_email.summarize import SummaryAttempt, summarize_with
+from bot.llm.prompts import Prompts
+from bot.llm.router import MODEL_ERRORS, AnswerRouter, LocalModelUnavailable, Piece
 from bot.memory import ConversationKey, ConversationMemory
 from bot.routing.channel import ChannelFacts
-from bot.routing.decision import RouteDecision
+from bot.routing.decision import Route, RouteDecision
 from bot.routing.sensitive import SensitiveDetector
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,8 @@ class Answer:
     decision: RouteDecision
     outcome: Outcome
     answered_by: str | None
+    # Set for email summaries that came back as valid structured output.
+    summary: EmailSummary | None = None
 
 
 class AnswerService:
@@ -67,11 +73,13 @@ class AnswerService:
         memory: ConversationMemory,
         audit: AuditLog,
         detector: SensitiveDetector,
+        prompts: Prompts,
     ) -> None:
         self._router = router
         self._memory = memory
         self._audit = audit
         self._detector = detector
+        self._prompts = prompts
 
     async def answer(self, question: Question) -> Answer:
         """Answer a question; a local-model outage becomes a refusal, never a cloud call."""
@@ -125,6 +133,77 @@ class AnswerService:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("answer", extra={"text": self._detector.redact(text)})
         await self._record(question, answer, started, pieces)
+        return answer
+
+    async def summarize_email(self, question: Question, email: ParsedEmail) -> Answer:
+        """Summarise a customer email (structured, with a reply draft), routed like a question.
+
+        The email is scanned with everything else, so in practice it routes local; the
+        summary is stored in the thread's memory under the same confidentiality mark.
+        """
+        started = time.monotonic()
+        history = self._memory.history(question.conversation)
+        past = self._memory.fit_to_budget(await history.aget_messages())
+        email_text = email.as_prompt_text()
+        request = f"{question.text}\n\n[customer email]\n{email_text}".strip()
+        decision = self._router.classify(
+            {
+                "facts": question.facts,
+                "force_local": question.force_local,
+                "sticky": await history.ais_confidential(),
+                "question": request,
+                "history": past,
+                "thread": question.thread,
+            }
+        )
+        attempt: SummaryAttempt | None = None
+        answered_by: str | None = None
+        fell_back = False
+        try:
+            for choice in self._router.choices(decision):
+                try:
+                    attempt = await summarize_with(
+                        choice.model,
+                        choice.provider,
+                        self._prompts,
+                        email_text=email_text,
+                        instruction=question.text,
+                        context=past,
+                    )
+                except MODEL_ERRORS:
+                    if choice.label == decision.model and decision.route is Route.CLOSED:
+                        log.warning("closed model failed on a summary; trying on-prem")
+                        continue
+                    if decision.route is Route.LOCAL:
+                        log.warning("local model unavailable; refused without sending elsewhere")
+                        refused = Answer(LOCAL_UNAVAILABLE_TEXT, decision, Outcome.REFUSED, None)
+                        await self._record(question, refused, started, ())
+                        return refused
+                    raise
+                answered_by, fell_back = choice.label, choice.fallback
+                break
+        except Exception:
+            await self._record(question, Answer("", decision, Outcome.ERROR, None), started, ())
+            raise
+        assert attempt is not None
+        if attempt.summary is not None:
+            text = attempt.summary.as_text()
+        else:
+            text = (attempt.plain_text or EMPTY_ANSWER_TEXT) + (
+                "\n(The model did not return a structured summary; this is its plain summary.)"
+            )
+        await history.aadd_turn(
+            [HumanMessage(request), AIMessage(text)], confidential=decision.confidential
+        )
+        answer = Answer(
+            text,
+            decision,
+            Outcome.FALLBACK if fell_back else Outcome.ANSWERED,
+            answered_by,
+            summary=attempt.summary,
+        )
+        usage = [Piece("", answered_by or "", False, attempt.input_tokens, attempt.output_tokens)]
+        await self._record(question, answer, started, usage)
         return answer
 
     async def _record(

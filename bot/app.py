@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -30,6 +31,8 @@ from bot.settings import ConfigError, Settings
 from bot.slack import register
 from bot.slack.channels import ChannelDirectory
 from bot.slack.dedup import EventDeduplicator
+from bot.slack.email_requests import EmailFinder
+from bot.slack.files import FileReader
 from bot.slack.replies import SlackDeps
 
 log = logging.getLogger(__name__)
@@ -98,13 +101,16 @@ async def build_services(settings: Settings) -> Services:
     closed_model = build_closed_model(settings)
 
     classifier = build_classifier(settings)
+    prompts = Prompts.load()
     router = AnswerRouter(
         classifier=classifier,
-        prompts=Prompts.load(),
+        prompts=prompts,
         local_model=local_model,
         local_label=local_spec.label,
         closed_model=closed_model,
         closed_label=closed_spec.label if closed_spec else None,
+        local_provider=local_spec.provider,
+        closed_provider=closed_spec.provider if closed_spec else None,
     )
     memory = ConversationMemory(
         redis_client,
@@ -135,7 +141,7 @@ async def build_services(settings: Settings) -> Services:
         router=router,
         memory=memory,
         audit=audit,
-        answers=AnswerService(router, memory, audit, classifier.detector),
+        answers=AnswerService(router, memory, audit, classifier.detector, prompts),
         checks=checks,
         embedded=embedded,
         _http=http,
@@ -177,6 +183,9 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
         answers=services.answers,
         channels=ChannelDirectory(
             services.redis, prefix=settings.redis_prefix, ttl_s=settings.channel_cache_ttl_s
+        ),
+        emails=EmailFinder(
+            FileReader(frozenset({urlsplit(settings.slack_api_url).hostname or ""}))
         ),
     )
     dedup = EventDeduplicator(

@@ -19,6 +19,9 @@ class Prompts:
 
     answer_system: str
     thread_context: str
+    email_summary: str
+    email_repair: str
+    email_plain_summary: str
 
     @classmethod
     def load(cls, directory: Path = PROMPTS_DIR) -> Prompts:
@@ -26,4 +29,7 @@ class Prompts:
         return cls(
             answer_system=read_prompt("answer_system", directory),
             thread_context=read_prompt("thread_context", directory),
+            email_summary=read_prompt("email_summary", directory),
+            email_repair=read_prompt("email_repair", directory),
+            email_plain_summary=read_prompt("email_plain_summary", directory),
         )

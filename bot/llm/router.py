@@ -70,6 +70,16 @@ class Piece:
     output_tokens: int | None = None
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model a decision allows, in the order to try them."""
+
+    model: BaseChatModel
+    label: str
+    provider: str
+    fallback: bool
+
+
 class RouterInput(TypedDict):
     """What the router needs for one request."""
 
@@ -117,8 +127,16 @@ class AnswerRouter:
         local_label: str,
         closed_model: BaseChatModel | None,
         closed_label: str | None,
+        local_provider: str = "openai",
+        closed_provider: str | None = None,
     ) -> None:
         self._classifier = classifier
+        self._local = ModelChoice(local_model, local_label, local_provider, fallback=False)
+        self._closed = (
+            ModelChoice(closed_model, closed_label, closed_provider or "openai", fallback=False)
+            if closed_model is not None and closed_label is not None
+            else None
+        )
         self._prompts = prompts
         prompt = ChatPromptTemplate.from_messages(
             [
@@ -145,6 +163,16 @@ class AnswerRouter:
         self.runnable: Runnable[dict[str, Any], RouterEvent] = RunnablePassthrough.assign(
             decision=classify
         ) | RunnableGenerator(self._dispatch)
+
+    def choices(self, decision: RouteDecision) -> list[ModelChoice]:
+        """The models a decision allows, in order: the closed model then (as a fallback) the
+        local one for a public request; the local model alone for everything else."""
+        if decision.route is Route.CLOSED and self._closed is not None:
+            fallback = ModelChoice(
+                self._local.model, self._local.label, self._local.provider, fallback=True
+            )
+            return [self._closed, fallback]
+        return [self._local]
 
     def classify(self, item: dict[str, Any]) -> RouteDecision:
         """The classifier step: the route is decided here, before any model sees the text."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack import ask_command, direct_messages, mentions
+from bot.slack import ask_command, direct_messages, email_shortcut, mentions
 from bot.slack.dedup import EventDeduplicator
 from bot.slack.replies import SlackDeps
 
@@ -15,3 +15,4 @@ def register(app: AsyncApp, deps: SlackDeps, dedup: EventDeduplicator) -> None:
     ask_command.register(app, deps)
     mentions.register(app, deps)
     direct_messages.register(app, deps)
+    email_shortcut.register(app, deps)

@@ -3,7 +3,8 @@
 Acknowledged at once (Slack allows 3 s), then the question is posted in the channel and
 answered in its thread, so people can continue there by mentioning the bot. Where the bot
 cannot post (a DM between two people, a channel it is not in), the answer goes through the
-command's `response_url` instead.
+command's `response_url` instead. `/ask summarize <email>`, or a pasted email, gets a
+structured summary; the email itself is not echoed into the channel.
 """
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import Question
 from bot.memory import ConversationKey
-from bot.routing.channel import ChannelFacts
 from bot.slack.command_text import parse_ask_text
-from bot.slack.formatting import USAGE_TEXT, answer_blocks, notification_text, quote
+from bot.slack.email_requests import EmailRequest, email_in_text, summary_command_rest
+from bot.slack.formatting import (
+    USAGE_TEXT,
+    answer_blocks,
+    notification_text,
+    quote,
+    summary_blocks,
+)
 from bot.slack.replies import SlackDeps, answer_in_thread, error_reference, error_text
 
 log = logging.getLogger(__name__)
@@ -28,6 +35,14 @@ log = logging.getLogger(__name__)
 CANNOT_POST = frozenset(
     {"channel_not_found", "not_in_channel", "is_archived", "restricted_action", "missing_scope"}
 )
+SUMMARY_USAGE = "Paste the customer email after `/ask summarize` and I will summarise it."
+
+
+def asked_heading(user_id: str, text: str, email: EmailRequest | None) -> str:
+    """The line that shows who asked what (never the pasted email itself)."""
+    if email is not None:
+        return f"*<@{user_id}> asked for a summary of a customer email*"
+    return f"*<@{user_id}> asked:*\n{quote(text)}"
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -38,13 +53,18 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         parsed = parse_ask_text(str(command.get("text", "")))
+        rest = summary_command_rest(parsed.question)
+        if rest is not None and not rest.strip():
+            await ack(text=SUMMARY_USAGE)
+            return
         if parsed.wants_help:
             await ack(text=USAGE_TEXT)
             return
         await ack()
+        email = email_in_text(parsed.question)
         try:
             await _answer_in_channel(
-                deps, client, respond, command, parsed.question, parsed.force_local
+                deps, client, respond, command, parsed.question, parsed.force_local, email
             )
         except Exception as exc:
             reference = error_reference()
@@ -61,63 +81,45 @@ async def _answer_in_channel(
     command: dict[str, Any],
     text: str,
     force_local: bool,
+    email: EmailRequest | None,
 ) -> None:
     team_id = str(command["team_id"])
     channel_id = str(command["channel_id"])
     user_id = str(command["user_id"])
     facts = await deps.channels.facts(client, team_id, channel_id)
+    heading = asked_heading(user_id, text, email)
     try:
         posted = await client.chat_postMessage(
-            channel=channel_id,
-            text=asked_heading(user_id, text),
-            unfurl_links=False,
-            unfurl_media=False,
+            channel=channel_id, text=heading, unfurl_links=False, unfurl_media=False
         )
+        thread_ts = str(posted["ts"])
     except SlackApiError as exc:
         if exc.response.get("error") not in CANNOT_POST:
             raise
-        await _answer_by_response_url(deps, respond, command, text, force_local, facts)
+        thread_ts = None
+    # Where there is no thread to continue in, each command is its own conversation.
+    conversation_thread = thread_ts or f"command-{command.get('trigger_id')}"
+    question = Question(
+        conversation=ConversationKey(team_id, channel_id, conversation_thread),
+        facts=facts,
+        user_id=user_id,
+        text=email.instruction if email else text,
+        force_local=force_local,
+    )
+    if thread_ts is not None:
+        await answer_in_thread(
+            deps,
+            client,
+            question,
+            channel_id=channel_id,
+            thread_ts=thread_ts,
+            email=email.email if email else None,
+        )
         return
-    thread_ts = str(posted["ts"])
-    question = Question(
-        conversation=ConversationKey(team_id, channel_id, thread_ts),
-        facts=facts,
-        user_id=user_id,
-        text=text,
-        force_local=force_local,
-    )
-    await answer_in_thread(deps, client, question, channel_id=channel_id, thread_ts=thread_ts)
-
-
-def asked_heading(user_id: str, text: str) -> str:
-    """The line that shows who asked what."""
-    return f"*<@{user_id}> asked:*\n{quote(text)}"
-
-
-async def _answer_by_response_url(
-    deps: SlackDeps,
-    respond: AsyncRespond,
-    command: dict[str, Any],
-    text: str,
-    force_local: bool,
-    facts: ChannelFacts,
-) -> None:
-    user_id = str(command["user_id"])
-    question = Question(
-        # No thread exists to continue in: each such command is its own conversation.
-        conversation=ConversationKey(
-            str(command["team_id"]),
-            str(command["channel_id"]),
-            f"command-{command.get('trigger_id')}",
-        ),
-        facts=facts,
-        user_id=user_id,
-        text=text,
-        force_local=force_local,
-    )
-    answer = await deps.answers.answer(question)
-    await respond(
-        response_type="in_channel",
-        text=notification_text(answer),
-        blocks=answer_blocks(answer, heading=asked_heading(user_id, text)),
-    )
+    if email is not None:
+        answer = await deps.answers.summarize_email(question, email.email)
+        blocks = summary_blocks(answer)
+    else:
+        answer = await deps.answers.answer(question)
+        blocks = answer_blocks(answer, heading=heading)
+    await respond(response_type="in_channel", text=notification_text(answer), blocks=blocks)

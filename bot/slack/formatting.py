@@ -21,6 +21,9 @@ USAGE_TEXT = (
     "• `/ask --local <question>`: answered only by the on-prem model.\n"
     "• Mention me in a thread: I read the thread and answer there.\n"
     "• Send me a direct message: always answered on-prem.\n"
+    "• `/ask summarize <pasted email>` (or just paste the email), mention me with "
+    '"summarise the email above", or use the message shortcut *Summarize customer email*: '
+    "a structured summary with a reply draft.\n"
     "Confidential channels, private and shared channels and DMs are answered by the on-prem "
     "model only; the line under each answer says where it was computed."
 )
@@ -75,7 +78,7 @@ def answer_blocks(answer: Answer, *, heading: str | None = None) -> list[dict[st
 
 def notification_text(answer: Answer) -> str:
     """The plain `text` Slack shows in notifications, with the context line."""
-    body = answer.text
+    body = f"Summary: {answer.summary.summary}" if answer.summary else answer.text
     if len(body) > NOTIFICATION_TEXT_LIMIT:
         body = body[:NOTIFICATION_TEXT_LIMIT] + "…"
     return f"{body}\n{context_line(answer)}"
@@ -89,3 +92,63 @@ def quote(text: str, limit: int = 500) -> str:
 
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+HEADER_TEXT_LIMIT = 150
+FIELD_TEXT_LIMIT = 2000
+MAX_FIELDS = 10
+URGENCY_EMOJI = {"low": "🟢", "medium": "🟡", "high": "🟠", "critical": "🔴"}
+
+
+def summary_blocks(answer: Answer) -> list[dict[str, Any]]:
+    """An email summary as Block Kit: header, fields, summary, action items, key facts, the
+    reply draft in a secondary block, and the context line."""
+    summary = answer.summary
+    if summary is None:
+        return answer_blocks(answer, heading="*Summary of the customer email*")
+    header = f"📧 {summary.subject}"
+    if len(header) > HEADER_TEXT_LIMIT:
+        header = header[: HEADER_TEXT_LIMIT - 1] + "…"
+    customer = summary.customer_name or "unknown"
+    if summary.company:
+        customer += f" ({summary.company})"
+    fields = [
+        ("Customer", customer),
+        ("Intent", summary.intent.value.replace("_", " ")),
+        ("Urgency", f"{URGENCY_EMOJI[summary.urgency.value]} {summary.urgency.value}"),
+        ("Sentiment", summary.sentiment.value),
+        ("Language", summary.language),
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": f"*{name}*\n{value}"[:FIELD_TEXT_LIMIT]}
+                for name, value in fields[:MAX_FIELDS]
+            ],
+        },
+        _section(f"*Summary*\n{summary.summary}"[:SECTION_TEXT_LIMIT]),
+        _section(f"*Why this urgency*\n{summary.urgency_reason}"[:SECTION_TEXT_LIMIT]),
+    ]
+    if summary.action_items:
+        items = "\n".join(
+            f"• {a.action}" + (f" _({a.owner})_" if a.owner else "") for a in summary.action_items
+        )
+        blocks.append(_section(f"*Action items*\n{items}"[:SECTION_TEXT_LIMIT]))
+    if summary.key_facts:
+        facts = "\n".join(
+            f"• {f.kind.value.replace('_', ' ')}: `{f.value}`" for f in summary.key_facts
+        )
+        blocks.append(_section(f"*Key facts*\n{facts}"[:SECTION_TEXT_LIMIT]))
+    blocks.append({"type": "divider"})
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": "*Suggested reply* (draft)"}]}
+    )
+    room = MAX_BLOCKS - len(blocks) - 1
+    draft = split_text(quote(summary.reply_draft, limit=12_000), SECTION_TEXT_LIMIT)[:room]
+    blocks.extend(_section(part) for part in draft)
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": context_line(answer)}]}
+    )
+    return blocks

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import Answer, AnswerService, Question
+from bot.customer_email.parse import ParsedEmail
 from bot.memory import ConversationKey
 from bot.slack.channels import ChannelDirectory
 from bot.slack.command_text import parse_ask_text, strip_mention
-from bot.slack.formatting import USAGE_TEXT, answer_blocks, notification_text
-from bot.slack.threads import fetch_thread
+from bot.slack.email_requests import EmailFinder, FileReadError
+from bot.slack.formatting import USAGE_TEXT, answer_blocks, notification_text, summary_blocks
+from bot.slack.threads import fetch_thread_messages, thread_lines
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ class SlackDeps:
 
     answers: AnswerService
     channels: ChannelDirectory
+    emails: EmailFinder
 
 
 def error_reference() -> str:
@@ -49,18 +52,24 @@ async def answer_in_thread(
     channel_id: str,
     thread_ts: str | None,
     heading: str | None = None,
+    email: ParsedEmail | None = None,
 ) -> Answer | None:
-    """Answer and post the answer (in `thread_ts`, or at top level when None).
+    """Answer (or summarise `email`) and post it in `thread_ts`, or at top level when None.
 
     Any failure is logged with a reference and reported to the user as one sentence.
     """
     try:
-        answer = await deps.answers.answer(question)
+        if email is not None:
+            answer = await deps.answers.summarize_email(question, email)
+            blocks = summary_blocks(answer)
+        else:
+            answer = await deps.answers.answer(question)
+            blocks = answer_blocks(answer, heading=heading)
         await web.chat_postMessage(
             channel=channel_id,
             thread_ts=thread_ts,
             text=notification_text(answer),
-            blocks=answer_blocks(answer, heading=heading),
+            blocks=blocks,
             unfurl_links=False,
             unfurl_media=False,
         )
@@ -91,10 +100,12 @@ async def answer_message_event(
     reply_thread_ts: str | None,
     memory_thread: str,
 ) -> None:
-    """Answer a person's message (a mention or a DM) that passed the prefilter."""
+    """Answer a person's message (a mention or a DM) that passed the prefilter: summarise the
+    customer email it holds or points to, or answer it."""
     channel_id = str(event["channel"])
     parsed = parse_ask_text(strip_mention(str(event.get("text", "")), bot_user_id))
-    if parsed.wants_help:
+    files = event.get("files") or []
+    if parsed.wants_help and not files:
         await web.chat_postMessage(channel=channel_id, thread_ts=reply_thread_ts, text=USAGE_TEXT)
         return
     facts = await deps.channels.facts(
@@ -104,21 +115,41 @@ async def answer_message_event(
         event=event,
         ext_shared_hint=bool(body.get("is_ext_shared_channel")),
     )
-    thread: list[str] = []
+    thread_messages: list[dict[str, Any]] = []
     if event.get("thread_ts"):
-        thread = await fetch_thread(
-            web,
-            channel_id,
-            str(event["thread_ts"]),
-            current_ts=str(event["ts"]),
-            bot_user_id=bot_user_id,
-        )
+        thread_messages = await fetch_thread_messages(web, channel_id, str(event["thread_ts"]))
     question = Question(
         conversation=ConversationKey(team_id, channel_id, memory_thread),
         facts=facts,
         user_id=str(event["user"]),
         text=parsed.question,
         force_local=parsed.force_local,
-        thread=tuple(thread),
+        thread=tuple(
+            thread_lines(thread_messages, current_ts=str(event["ts"]), bot_user_id=bot_user_id)
+        ),
     )
-    await answer_in_thread(deps, web, question, channel_id=channel_id, thread_ts=reply_thread_ts)
+    try:
+        request = await deps.emails.find(
+            web,
+            text=parsed.question,
+            files=files,
+            thread=thread_messages,
+            current_ts=str(event["ts"]),
+        )
+    except FileReadError as exc:
+        await web.chat_postMessage(
+            channel=channel_id,
+            thread_ts=reply_thread_ts,
+            text=f"I could not read that file: {exc}.",
+        )
+        return
+    if request is not None:
+        question = replace(question, text=request.instruction)
+    await answer_in_thread(
+        deps,
+        web,
+        question,
+        channel_id=channel_id,
+        thread_ts=reply_thread_ts,
+        email=request.email if request else None,
+    )

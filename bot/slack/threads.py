@@ -36,15 +36,10 @@ def thread_lines(
     return lines[-MAX_THREAD_MESSAGES:]
 
 
-async def fetch_thread(
-    web: AsyncWebClient,
-    channel_id: str,
-    thread_ts: str,
-    *,
-    current_ts: str,
-    bot_user_id: str | None,
-) -> list[str]:
-    """The thread's earlier messages; an error reading it means answering without them."""
+async def fetch_thread_messages(
+    web: AsyncWebClient, channel_id: str, thread_ts: str
+) -> list[dict[str, Any]]:
+    """The thread's messages as Slack returns them; an error reading it means none."""
     messages: list[dict[str, Any]] = []
     cursor: str | None = None
     try:
@@ -61,4 +56,4 @@ async def fetch_thread(
             "conversations.replies failed; answering without thread context",
             extra={"channel": channel_id, "slack_error": exc.response.get("error")},
         )
-    return thread_lines(messages, current_ts=current_ts, bot_user_id=bot_user_id)
+    return messages

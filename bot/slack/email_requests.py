@@ -1,0 +1,96 @@
+"""Finding the customer email a request is about: pasted after `/ask summarize`, pasted in
+a message, shared as a file, or earlier in the thread."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.customer_email.detect import asks_for_summary, looks_like_email
+from bot.customer_email.parse import ParsedEmail, parse_file, parse_pasted
+from bot.slack.files import FileReader, FileReadError, is_email_file
+
+log = logging.getLogger(__name__)
+
+SUMMARY_COMMAND = re.compile(r"(?i)^\s*(?:summari[sz]e|summary)\b[:\s]*")
+
+
+@dataclass(frozen=True)
+class EmailRequest:
+    """An email to summarise, and what the user said about it."""
+
+    instruction: str
+    email: ParsedEmail
+
+
+def summary_command_rest(text: str) -> str | None:
+    """The text after a leading `summarize` (None when the text does not start with it)."""
+    m = SUMMARY_COMMAND.match(text)
+    return text[m.end() :] if m else None
+
+
+def email_in_text(text: str) -> EmailRequest | None:
+    """An email pasted in `text`, with the instruction written above it, if any. Pure."""
+    rest = summary_command_rest(text)
+    if rest is not None and rest.strip():
+        return EmailRequest("Summarize this customer email.", parse_pasted(rest))
+    if not looks_like_email(text):
+        return None
+    first, _, body = text.partition("\n")
+    if body.strip() and asks_for_summary(first) and not looks_like_email(first):
+        return EmailRequest(first.strip(), parse_pasted(body))
+    return EmailRequest("", parse_pasted(text))
+
+
+class EmailFinder:
+    """Looks for the email a Slack message refers to."""
+
+    def __init__(self, files: FileReader) -> None:
+        self._files = files
+
+    async def from_files(
+        self, web: AsyncWebClient, files: Sequence[dict[str, Any]], instruction: str
+    ) -> EmailRequest | None:
+        """The first shared file that is an email (or text)."""
+        for file in files:
+            if not is_email_file(file):
+                continue
+            name, content = await self._files.read(web, file)
+            return EmailRequest(instruction, parse_file(name, content))
+        return None
+
+    async def find(
+        self,
+        web: AsyncWebClient,
+        *,
+        text: str,
+        files: Sequence[dict[str, Any]],
+        thread: Sequence[dict[str, Any]],
+        current_ts: str,
+    ) -> EmailRequest | None:
+        """The email in this message, in its files, or (when the message asks for a summary)
+        the newest email in the thread. Raises FileReadError when a file cannot be read."""
+        found = email_in_text(text)
+        if found is not None:
+            return found
+        found = await self.from_files(web, files, text)
+        if found is not None or not asks_for_summary(text):
+            return found
+        for message in reversed(thread):
+            if message.get("ts") == current_ts:
+                continue
+            found = await self.from_files(web, message.get("files") or [], text)
+            if found is not None:
+                return found
+            body = str(message.get("text", ""))
+            if not message.get("bot_id") and looks_like_email(body):
+                return EmailRequest(text, parse_pasted(body))
+        return None
+
+
+__all__ = ["EmailFinder", "EmailRequest", "FileReadError", "email_in_text", "summary_command_rest"]

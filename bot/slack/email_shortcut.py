@@ -1,0 +1,66 @@
+"""The message shortcut "Summarize customer email" (callback `summarize_email`): summarises
+the message it was used on (its text, or its `.eml` / text file), in that message's thread."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.answers import Question
+from bot.customer_email.parse import parse_pasted
+from bot.memory import ConversationKey
+from bot.slack.email_requests import EmailRequest, FileReadError
+from bot.slack.replies import SlackDeps, answer_in_thread, error_reference, error_text
+
+log = logging.getLogger(__name__)
+
+CALLBACK_ID = "summarize_email"
+INSTRUCTION = "Summarize this customer email."
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    """Handle the `summarize_email` message shortcut."""
+
+    @app.message_shortcut(CALLBACK_ID)
+    async def on_shortcut(
+        ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+    ) -> None:
+        await ack()
+        message = shortcut.get("message") or {}
+        channel_id = str((shortcut.get("channel") or {}).get("id"))
+        team_id = str((shortcut.get("team") or {}).get("id"))
+        thread_ts = str(message.get("thread_ts") or message.get("ts"))
+        try:
+            request = await deps.emails.from_files(client, message.get("files") or [], INSTRUCTION)
+            text = str(message.get("text", "")).strip()
+            if request is None and text:
+                request = EmailRequest(INSTRUCTION, parse_pasted(text))
+            if request is None:
+                await respond(
+                    response_type="ephemeral",
+                    text="That message has no text or email file to summarise.",
+                )
+                return
+        except FileReadError as exc:
+            await respond(response_type="ephemeral", text=f"I could not read that file: {exc}.")
+            return
+        except Exception as exc:
+            reference = error_reference()
+            log.exception(
+                "shortcut failed", extra={"reference": reference, "error": type(exc).__name__}
+            )
+            await respond(response_type="ephemeral", text=error_text(reference))
+            return
+        facts = await deps.channels.facts(client, team_id, channel_id)
+        question = Question(
+            conversation=ConversationKey(team_id, channel_id, thread_ts),
+            facts=facts,
+            user_id=str((shortcut.get("user") or {}).get("id")),
+            text=request.instruction,
+        )
+        await answer_in_thread(
+            deps, client, question, channel_id=channel_id, thread_ts=thread_ts, email=request.email
+        )
