@@ -34,10 +34,20 @@ def summary_command_rest(text: str) -> str | None:
     return text[m.end() :] if m else None
 
 
+# "summarize <text>": the text is the email when it is one, or has several lines, or is long;
+# "summarise the email above" is an instruction.
+_MIN_ONE_LINE_EMAIL = 200
+
+
+def _pasted_after_command(rest: str) -> bool:
+    body = rest.strip()
+    return looks_like_email(body) or "\n" in body or len(body) >= _MIN_ONE_LINE_EMAIL
+
+
 def email_in_text(text: str) -> EmailRequest | None:
     """An email pasted in `text`, with the instruction written above it, if any. Pure."""
     rest = summary_command_rest(text)
-    if rest is not None and rest.strip():
+    if rest is not None and _pasted_after_command(rest):
         return EmailRequest("Summarize this customer email.", parse_pasted(rest))
     if not looks_like_email(text):
         return None

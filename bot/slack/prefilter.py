@@ -29,6 +29,6 @@ def check_message_event(event: dict[str, Any], bot_user_id: str | None) -> Verdi
         return Verdict(False, "no_user")
     if bot_user_id and user == bot_user_id:
         return Verdict(False, "own_message")
-    if not str(event.get("text", "")).strip():
+    if not str(event.get("text", "")).strip() and not event.get("files"):
         return Verdict(False, "empty_text")
     return Verdict(True, "accepted")

@@ -22,6 +22,8 @@ class FakeModelServer:
     protocol: str  # "openai" or "ollama"
     api_key: str | None = None
     down: bool = False
+    # How many structured-output (JSON schema) requests get broken JSON before valid ones.
+    json_failures: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     auth_headers: list[str | None] = field(default_factory=list)
     url: str = ""
@@ -54,9 +56,19 @@ class FakeModelServer:
     def saw(self, fragment: str) -> bool:
         return any(fragment in text for text in self.texts())
 
-    def answer_for(self, messages: list[dict[str, Any]]) -> str:
+    def answer_for(
+        self, messages: list[dict[str, Any]], schema: dict[str, Any] | None = None
+    ) -> str:
+        """Plain text naming this server; with a JSON schema, a JSON instance of it (or, while
+        `json_failures` lasts, the kind of broken JSON small models write)."""
         last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
-        return f"answer from {self.name} to: {str(last.get('content', ''))[:80]}"
+        if schema is None:
+            return f"answer from {self.name} to: {str(last.get('content', ''))[:80]}"
+        if self.json_failures > 0:
+            self.json_failures -= 1
+            return '{"subject": "Order problem", "summary": "unterminated'
+        instance = schema_instance(schema, schema.get("$defs", {}), f"from {self.name}")
+        return json.dumps(instance)
 
     # Shared behaviour ------------------------------------------------------------------------
 
@@ -89,7 +101,9 @@ class FakeModelServer:
             return refused
         body = await request.json()
         self.requests.append(body)
-        text = self.answer_for(body.get("messages", []))
+        response_format = body.get("response_format") or {}
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        text = self.answer_for(body.get("messages", []), schema)
         created = int(time.time())
         if not body.get("stream"):
             return web.json_response(
@@ -160,7 +174,8 @@ class FakeModelServer:
             return web.json_response({"error": "model is overloaded"}, status=refused.status)
         body = await request.json()
         self.requests.append(body)
-        text = self.answer_for(body.get("messages", []))
+        schema = body.get("format") if isinstance(body.get("format"), dict) else None
+        text = self.answer_for(body.get("messages", []), schema)
         stamp = "2026-11-29T00:00:00Z"
         done = {
             "model": body.get("model"),
@@ -186,3 +201,28 @@ class FakeModelServer:
         await response.write((json.dumps(done) + "\n").encode())
         await response.write_eof()
         return response
+
+
+def schema_instance(schema: dict[str, Any], defs: dict[str, Any], marker: str) -> Any:
+    """A value that satisfies a (pydantic-generated) JSON schema: first enum values, one item
+    per array, `marker` inside strings, so a test can tell which server wrote it."""
+    if "$ref" in schema:
+        return schema_instance(defs[schema["$ref"].rsplit("/", 1)[-1]], defs, marker)
+    if "anyOf" in schema:
+        options = [o for o in schema["anyOf"] if o.get("type") != "null"]
+        return schema_instance(options[0], defs, marker) if options else None
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: schema_instance(sub, defs, f"{name} {marker}") for name, sub in props.items()}
+    if kind == "array":
+        return [schema_instance(schema.get("items", {}), defs, marker)]
+    if kind == "integer":
+        return 1
+    if kind == "number":
+        return 1.0
+    if kind == "boolean":
+        return True
+    return marker[: schema.get("maxLength", 200)]

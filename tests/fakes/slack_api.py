@@ -77,6 +77,9 @@ class FakeSlack:
     threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     response_posts: list[dict[str, Any]] = field(default_factory=list)
+    # Uploaded files: id -> (file object, content).
+    files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
+    file_downloads: list[str] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -94,12 +97,26 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/commands/{team}/{key}/{secret}", self._response_url)
+        app.router.add_post("/app/{team}/{key}/{secret}", self._response_url)
+        app.router.add_get("/files-pri/{team}-{file_id}/download/{name}", self._download)
         self._runner, self.url = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def add_file(self, name: str, content: bytes, mimetype: str, **extra: Any) -> dict[str, Any]:
+        """Store an uploaded file; returns the file object Slack puts in message events."""
+        file_id = f"F{len(self.files) + 1:09d}"
+        url = f"{self.url}/files-pri/{TEAM_ID}-{file_id}/download/{name}"
+        obj = {
+            "id": file_id, "name": name, "title": name, "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1], "size": len(content),
+            "url_private": url, "url_private_download": url, **extra,
+        }  # fmt: skip
+        self.files[file_id] = (obj, content)
+        return obj
 
     # Reading what happened -------------------------------------------------------------
 
@@ -143,7 +160,9 @@ class FakeSlack:
         if handler is None:
             return self._error("unknown_method")
         response: web.Response = handler(params)
-        params["_ok"] = json.loads(response.text or "{}").get("ok", False)
+        answer = json.loads(response.text or "{}")
+        params["_ok"] = answer.get("ok", False)
+        params["_ts"] = answer.get("ts")  # the ts Slack gave a posted message
         return response
 
     @staticmethod
@@ -244,6 +263,25 @@ class FakeSlack:
         if str(params.get("channel", "")) not in self.channels:
             return self._error("channel_not_found")
         return self._ok({"message_ts": f"{1_800_000_000 + next(self._ts)}.000200"})
+
+    def _files_info(self, params: dict[str, Any]) -> web.Response:
+        entry = self.files.get(str(params.get("file", "")))
+        if entry is None:
+            return self._error("file_not_found")
+        return self._ok({"file": entry[0]})
+
+    async def _download(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        self.file_downloads.append(file_id)
+        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+            # Slack answers a sign-in page, with 200, to a download without a valid token.
+            return web.Response(
+                text="<!DOCTYPE html><html>Sign in</html>", content_type="text/html"
+            )
+        entry = self.files.get(file_id)
+        if entry is None:
+            return web.Response(status=404, text="not found")
+        return web.Response(body=entry[1], content_type=entry[0]["mimetype"])
 
     def _users_info(self, params: dict[str, Any]) -> web.Response:
         user = str(params.get("user", ""))

@@ -106,6 +106,29 @@ def slash_form(
     return urlencode(fields)
 
 
+def message_action_form(
+    message: dict[str, Any],
+    channel: str,
+    response_url: str,
+    callback_id: str = "summarize_email",
+    user: str = "U0BOB00002",
+) -> str:
+    """A message shortcut, shaped like Slack's (`payload=<urlencoded JSON>`)."""
+    payload = copy.deepcopy(load("message_action.payload"))
+    payload.update(
+        {
+            "callback_id": callback_id,
+            "response_url": response_url,
+            "message_ts": message["ts"],
+            "message": message,
+            "trigger_id": f"{next(_ts)}.7012345678901.a1b2c3d4",
+        }
+    )
+    payload["channel"] = {"id": channel, "name": "privategroup"}
+    payload["user"] = {"id": user, "username": "bob", "team_id": TEAM_ID, "name": "bob"}
+    return urlencode({"payload": json.dumps(payload)})
+
+
 class SlackSender:
     """Posts signed requests to the app's `/slack/events`."""
 
