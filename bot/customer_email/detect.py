@@ -62,7 +62,7 @@ def looks_like_email(text: str) -> bool:
 
 _SUMMARY_REQUEST = re.compile(
     r"(?i)\b(?:summari[sz]e|summary|sum up|tl;?dr|what does (?:this|the) customer want|"
-    r"résume|résumé|resume|zusammenfass\w*|resum\w*|riassum\w*|samenvat\w*)\b"
+    r"résum\w*|zusammenfass\w*|resum\w*|riassum\w*|samenvat\w*)"
 )
 
 

@@ -81,7 +81,7 @@ def html_to_text(markup: str) -> str:
     extractor.feed(markup)
     extractor.close()
     text = html.unescape("".join(extractor.parts))
-    text = re.sub(r"[ \t\r\f\v]+", " ", text)
+    text = re.sub(r"[ \t\r\f\v\xa0]+", " ", text)
     return re.sub(
         r"\n\s*\n\s*\n+", "\n\n", "\n".join(line.strip() for line in text.splitlines())
     ).strip()
@@ -93,6 +93,7 @@ def _body_text(message: EmailMessage) -> str:
         return ""
     content = part.get_content()
     text = content if isinstance(content, str) else content.decode("utf-8", "replace")
+    text = text.replace("\r\n", "\n")
     if part.get_content_type() == "text/html":
         return html_to_text(text)
     return text
@@ -168,6 +169,8 @@ def parse_pasted(text: str) -> ParsedEmail:
     body_start = 0
     for i, line in enumerate(lines[:12]):
         m = _PASTED_HEADER.match(line)
+        if m is None and line.strip() and not headers:
+            break  # headers come first; a "From:" further down belongs to a quoted message
         if m:
             key = m.group(1).lower()
             key = {
