@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import TEST_REDIS_URL
 from tests.fakes.model_servers import FakeModelServer
@@ -219,3 +220,22 @@ async def test_audit_tail_and_stats_read_the_stream(local_server: FakeModelServe
     bad = _run(["audit", "stats", "--since", "yesterday"], env)
     assert bad.returncode == 2
     assert "--since" in bad.stderr
+
+
+async def test_the_summary_evaluation_runs(local_server: FakeModelServer) -> None:
+    env = _env(LOCAL_MODEL="openai:local-llama", LOCAL_BASE_URL=local_server.base_url)
+    command = [sys.executable, "scripts/eval_summaries.py", "--limit", "3"]
+    # In a thread: the fake model server runs on this test's event loop.
+    result = await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, env=env, cwd=ROOT,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["emails"] == 3
+    assert figures["model"] == "openai:local-llama"
+    # The fake answers with a schema instance: valid JSON, first enum values (intent
+    # "question", urgency "low"), facts that are not the email's.
+    assert figures["valid_first_try"] == 1.0
+    assert figures["intent_accuracy"] == pytest.approx(1 / 3)
+    assert figures["key_fact_recall"] == 0.0

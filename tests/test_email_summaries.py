@@ -308,3 +308,16 @@ async def test_summaries_through_ollama_use_its_format_parameter(
     assert_summary_post(summary)
     (request,) = json_requests(ollama_server)
     assert request["format"]["title"] == "EmailSummary"
+
+
+@pytest.mark.embedded
+async def test_the_embedded_model_returns_a_valid_structured_summary(
+    make_app: AppFactory, slack: FakeSlack, channels: None
+) -> None:
+    app = await make_app(local_model="embedded", local_base_url=None, closed_model="none",
+                         model_timeout_s=120)  # fmt: skip
+    await app.sender.event(mention_event(f"summarize {REFUND_EMAIL}", "C0PRIVATE1"))
+    (post,) = await slack.wait_for_posts(1, timeout=120)
+    assert not post["text"].startswith("Sorry")
+    # The schema is enforced by llama.cpp's grammar, so even a 135M model yields valid JSON.
+    assert_summary_post(post)

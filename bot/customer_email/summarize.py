@@ -51,10 +51,15 @@ def bind_schema(
     if provider == "ollama":
         return model.bind(format=SCHEMA)
     if provider in {"openai", "embedded"}:
+        # Sent as a plain body field: given as `response_format`, langchain-openai switches
+        # to the SDK's parse helper, which raises instead of returning an answer cut off at
+        # the token limit, and a cut-off answer is exactly what the repair step is for.
         return model.bind(
-            response_format={
-                "type": "json_schema",
-                "json_schema": {"name": "email_summary", "schema": SCHEMA, "strict": False},
+            extra_body={
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "email_summary", "schema": SCHEMA, "strict": False},
+                }
             }
         )
     return model  # Anthropic: the prompt asks for JSON, and the parser checks it

@@ -13,6 +13,9 @@ from aiohttp import web
 
 from tests.fakes.loopback import serve_on_loopback
 
+# What a model writes when it runs out of tokens in the middle of a JSON object.
+BROKEN_JSON = '{"subject": "Order problem", "summary": "unterminated'
+
 
 @dataclass
 class FakeModelServer:
@@ -66,7 +69,7 @@ class FakeModelServer:
             return f"answer from {self.name} to: {str(last.get('content', ''))[:80]}"
         if self.json_failures > 0:
             self.json_failures -= 1
-            return '{"subject": "Order problem", "summary": "unterminated'
+            return BROKEN_JSON
         instance = schema_instance(schema, schema.get("$defs", {}), f"from {self.name}")
         return json.dumps(instance)
 
@@ -116,7 +119,8 @@ class FakeModelServer:
                         {
                             "index": 0,
                             "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
+                            # A cut-off answer ends with "length", as OpenAI and llama.cpp say.
+                            "finish_reason": "length" if text == BROKEN_JSON else "stop",
                         }
                     ],
                     "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
