@@ -44,7 +44,7 @@ def blocks_of(post: dict[str, Any]) -> list[dict[str, Any]]:
     return list(post["blocks"])
 
 
-def assert_summary_post(post: dict[str, Any]) -> None:
+def assert_summary_post(post: dict[str, Any], *, with_lists: bool = True) -> None:
     blocks = blocks_of(post)
     assert blocks[0]["type"] == "header"
     assert blocks[0]["text"]["text"].startswith("📧 ")
@@ -62,8 +62,9 @@ def assert_summary_post(post: dict[str, Any]) -> None:
         "*Language*",
     ]
     texts = [b.get("text", {}).get("text", "") for b in blocks if b["type"] == "section"]
-    assert any(t.startswith("*Action items*") for t in texts)
-    assert any(t.startswith("*Key facts*") for t in texts)
+    if with_lists:  # the fakes always fill them; a real model may leave them empty
+        assert any(t.startswith("*Action items*") for t in texts)
+        assert any(t.startswith("*Key facts*") for t in texts)
     assert any("Suggested reply" in e["text"] for b in blocks if b["type"] == "context"
                for e in b["elements"])  # fmt: skip
     assert blocks[-1]["type"] == "context"  # the routing context line
@@ -320,4 +321,4 @@ async def test_the_embedded_model_returns_a_valid_structured_summary(
     (post,) = await slack.wait_for_posts(1, timeout=120)
     assert not post["text"].startswith("Sorry")
     # The schema is enforced by llama.cpp's grammar, so even a 135M model yields valid JSON.
-    assert_summary_post(post)
+    assert_summary_post(post, with_lists=False)

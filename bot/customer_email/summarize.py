@@ -55,12 +55,13 @@ def bind_schema(
         # to the SDK's parse helper, which raises instead of returning an answer cut off at
         # the token limit, and a cut-off answer is exactly what the repair step is for.
         return model.bind(
+            temperature=0,  # extraction, not creativity; and the same email, the same summary
             extra_body={
                 "response_format": {
                     "type": "json_schema",
                     "json_schema": {"name": "email_summary", "schema": SCHEMA, "strict": False},
                 }
-            }
+            },
         )
     return model  # Anthropic: the prompt asks for JSON, and the parser checks it
 
