@@ -16,8 +16,8 @@ from bot.customer_email.parse import ParsedEmail
 from bot.customer_email.schema import EmailSummary
 from bot.customer_email.summarize import SummaryAttempt, summarize_with
 from bot.llm.prompts import Prompts
-from bot.llm.router import MODEL_ERRORS, AnswerRouter, LocalModelUnavailable, Piece
-from bot.memory import ConversationKey, ConversationMemory
+from bot.llm.router import MODEL_ERRORS, AnswerRouter, LocalModelUnavailable, Piece, RouterInput
+from bot.memory import ConversationKey, ConversationMemory, RedisChatHistory
 from bot.routing.channel import ChannelFacts
 from bot.routing.decision import Route, RouteDecision
 from bot.routing.sensitive import SensitiveDetector
@@ -87,21 +87,11 @@ class AnswerService:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("question", extra={"text": self._detector.redact(question.text)})
         history = self._memory.history(question.conversation)
-        past = self._memory.fit_to_budget(await history.aget_messages())
-        sticky = await history.ais_confidential()
+        request = await self._router_input(question, history, question.text)
         decision: RouteDecision | None = None
         pieces: list[Piece] = []
         try:
-            async for event in self._router.astream(
-                {
-                    "facts": question.facts,
-                    "force_local": question.force_local,
-                    "sticky": sticky,
-                    "question": question.text,
-                    "history": past,
-                    "thread": question.thread,
-                }
-            ):
+            async for event in self._router.astream(request):
                 if isinstance(event, RouteDecision):
                     decision = event
                 else:
@@ -143,24 +133,16 @@ class AnswerService:
         """
         started = time.monotonic()
         history = self._memory.history(question.conversation)
-        past = self._memory.fit_to_budget(await history.aget_messages())
         email_text = email.as_prompt_text()
-        request = f"{question.text}\n\n[customer email]\n{email_text}".strip()
-        decision = self._router.classify(
-            {
-                "facts": question.facts,
-                "force_local": question.force_local,
-                "sticky": await history.ais_confidential(),
-                "question": request,
-                "history": past,
-                "thread": question.thread,
-            }
-        )
+        request_text = f"{question.text}\n\n[customer email]\n{email_text}".strip()
+        request = await self._router_input(question, history, request_text)
+        decision = self._router.classify(dict(request))
         attempt: SummaryAttempt | None = None
         answered_by: str | None = None
         fell_back = False
         try:
-            for choice in self._router.choices(decision):
+            choices = self._router.choices(decision)
+            for choice in choices:
                 try:
                     attempt = await summarize_with(
                         choice.model,
@@ -168,10 +150,10 @@ class AnswerService:
                         self._prompts,
                         email_text=email_text,
                         instruction=question.text,
-                        context=past,
+                        context=request["history"],
                     )
                 except MODEL_ERRORS:
-                    if choice.label == decision.model and decision.route is Route.CLOSED:
+                    if choice is not choices[-1]:
                         log.warning("closed model failed on a summary; trying on-prem")
                         continue
                     if decision.route is Route.LOCAL:
@@ -193,7 +175,7 @@ class AnswerService:
                 "\n(The model did not return a structured summary; this is its plain summary.)"
             )
         await history.aadd_turn(
-            [HumanMessage(request), AIMessage(text)], confidential=decision.confidential
+            [HumanMessage(request_text), AIMessage(text)], confidential=decision.confidential
         )
         answer = Answer(
             text,
@@ -205,6 +187,19 @@ class AnswerService:
         usage = [Piece("", answered_by or "", False, attempt.input_tokens, attempt.output_tokens)]
         await self._record(question, answer, started, usage)
         return answer
+
+    async def _router_input(
+        self, question: Question, history: RedisChatHistory, text: str
+    ) -> RouterInput:
+        """What the router needs: the question with the conversation's memory and mark."""
+        return {
+            "facts": question.facts,
+            "force_local": question.force_local,
+            "sticky": await history.ais_confidential(),
+            "question": text,
+            "history": self._memory.fit_to_budget(await history.aget_messages()),
+            "thread": question.thread,
+        }
 
     async def _record(
         self, question: Question, answer: Answer, started: float, pieces: Sequence[Piece]

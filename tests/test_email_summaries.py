@@ -229,6 +229,9 @@ async def test_uploaded_eml_in_the_thread_is_parsed_and_summarised(
     assert "<p>" not in prompt
     assert prompt.index("il manque le chargeur") < prompt.index("Earlier messages in this chain")
     assert "a été expédiée le 10 novembre" in prompt.split("Earlier messages in this chain")[1]
+    # Asked in French: the summary's fields are to be written in the language of the request.
+    system = json_requests(local_server)[0]["messages"][0]["content"]
+    assert "the language of this request: résume cet email" in system
 
 
 async def test_a_text_file_in_a_dm_is_summarised(
@@ -322,3 +325,22 @@ async def test_the_embedded_model_returns_a_valid_structured_summary(
     assert not post["text"].startswith("Sorry")
     # The schema is enforced by llama.cpp's grammar, so even a 135M model yields valid JSON.
     assert_summary_post(post, with_lists=False)
+
+
+async def test_ask_with_an_email_in_a_dm_between_two_people_answers_by_response_url(
+    make_app: AppFactory,
+    slack: FakeSlack,
+    channels: None,
+    local_server: FakeModelServer,
+    closed_server: FakeModelServer,
+) -> None:
+    app = await make_app()
+    await app.sender.command(
+        slash_form(
+            f"summarize {REFUND_EMAIL}", "D0ALICEBOB", "directmessage", slack.response_url("5")
+        )
+    )
+    (response,) = await slack.wait_for_response_posts(1)
+    assert response["response_type"] == "in_channel"
+    assert_summary_post(response)
+    assert closed_server.requests == []

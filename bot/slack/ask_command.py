@@ -22,12 +22,10 @@ from bot.slack.command_text import parse_ask_text
 from bot.slack.email_requests import EmailRequest, email_in_text, summary_command_rest
 from bot.slack.formatting import (
     USAGE_TEXT,
-    answer_blocks,
     notification_text,
     quote,
-    summary_blocks,
 )
-from bot.slack.replies import SlackDeps, answer_in_thread, error_reference, error_text
+from bot.slack.replies import SlackDeps, answer_in_thread, error_reference, error_text, produce
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +114,7 @@ async def _answer_in_channel(
             email=email.email if email else None,
         )
         return
-    if email is not None:
-        answer = await deps.answers.summarize_email(question, email.email)
-        blocks = summary_blocks(answer)
-    else:
-        answer = await deps.answers.answer(question)
-        blocks = answer_blocks(answer, heading=heading)
+    answer, blocks = await produce(
+        deps, question, email=email.email if email else None, heading=heading
+    )
     await respond(response_type="in_channel", text=notification_text(answer), blocks=blocks)

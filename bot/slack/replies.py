@@ -44,6 +44,17 @@ def error_text(reference: str) -> str:
     )
 
 
+async def produce(
+    deps: SlackDeps, question: Question, *, email: ParsedEmail | None, heading: str | None
+) -> tuple[Answer, list[dict[str, Any]]]:
+    """The answer (or the email's summary) and its Block Kit rendering."""
+    if email is not None:
+        answer = await deps.answers.summarize_email(question, email)
+        return answer, summary_blocks(answer)
+    answer = await deps.answers.answer(question)
+    return answer, answer_blocks(answer, heading=heading)
+
+
 async def answer_in_thread(
     deps: SlackDeps,
     web: AsyncWebClient,
@@ -59,12 +70,7 @@ async def answer_in_thread(
     Any failure is logged with a reference and reported to the user as one sentence.
     """
     try:
-        if email is not None:
-            answer = await deps.answers.summarize_email(question, email)
-            blocks = summary_blocks(answer)
-        else:
-            answer = await deps.answers.answer(question)
-            blocks = answer_blocks(answer, heading=heading)
+        answer, blocks = await produce(deps, question, email=email, heading=heading)
         await web.chat_postMessage(
             channel=channel_id,
             thread_ts=thread_ts,
