@@ -15,9 +15,10 @@ import aiohttp
 import pytest
 
 from tests.conftest import TEST_REDIS_URL
+from tests.fakes.loopback import wait_until
 from tests.fakes.model_servers import FakeModelServer
-from tests.fakes.slack_api import BOT_TOKEN, FakeSlack, conversation
-from tests.fakes.slack_requests import SIGNING_SECRET, SlackSender, slash_form
+from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack, conversation, load
+from tests.fakes.slack_requests import SIGNING_SECRET, SlackSender, mention_event, slash_form
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -239,3 +240,43 @@ async def test_the_summary_evaluation_runs(local_server: FakeModelServer) -> Non
     assert figures["valid_first_try"] == 1.0
     assert figures["intent_accuracy"] == pytest.approx(1 / 3)
     assert figures["key_fact_recall"] == 0.0
+
+
+async def test_serve_in_socket_mode_answers_over_the_websocket(
+    slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    slack.channels["C0PRIVATE1"] = conversation("private", "C0PRIVATE1", "deals")
+    port = _free_port()
+    env = _env(
+        SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=slack.api_url,
+        HOST="127.0.0.1", PORT=str(port), REDIS_PREFIX=f"hearthbot-socket-{port}",
+        LOCAL_MODEL="openai:local-llama", LOCAL_BASE_URL=local_server.base_url,
+    )  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        event = mention_event("the secret merger", "C0PRIVATE1")
+        envelope_id = await slack.socket_send("events_api", event)
+        (answer,) = await slack.wait_for_posts(1)
+        assert "answer from local-llama to: the secret merger" in answer["text"]
+        assert {"envelope_id": envelope_id} in slack.socket_acks  # acknowledged over the socket
+        command = dict(load("slash_command_ask.fields"))
+        command.update(
+            {"channel_id": "C0PRIVATE1", "text": "", "response_url": slack.response_url()}
+        )
+        await slack.socket_send("slash_commands", command)
+        await wait_until(lambda: len(slack.socket_acks) == 2, "the command's ack", 20)
+        assert "/ask --local" in slack.socket_acks[1]["payload"]["text"]  # usage, in the ack
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/healthz") as resp,
+        ):
+            assert resp.status == 200
+            async with session.post(f"http://127.0.0.1:{port}/slack/events", data=b"{}") as post:
+                assert post.status == 404  # no HTTP endpoint for Slack in Socket Mode
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from tests.fakes.loopback import serve_on_loopback, wait_until
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "slack"
 BOT_TOKEN = "xoxb-test-0000-hearthbot"
+APP_TOKEN = "xapp-1-A0APP00001-0000-hearthbot"
 TEAM_ID = "T0TEAM0001"
 BOT_USER_ID = "U0BOTUSER1"
 BOT_ID = "B0BOTID001"
@@ -80,6 +81,9 @@ class FakeSlack:
     # Uploaded files: id -> (file object, content).
     files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
     file_downloads: list[str] = field(default_factory=list)
+    # Socket Mode: what the app sent back over the WebSocket (acks carry the envelope_id).
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    _socket: web.WebSocketResponse | None = None
     url: str = ""
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -99,6 +103,7 @@ class FakeSlack:
         app.router.add_post("/commands/{team}/{key}/{secret}", self._response_url)
         app.router.add_post("/app/{team}/{key}/{secret}", self._response_url)
         app.router.add_get("/files-pri/{team}-{file_id}/download/{name}", self._download)
+        app.router.add_get("/link", self._socket_mode)
         self._runner, self.url = await serve_on_loopback(app)
         return self
 
@@ -152,7 +157,9 @@ class FakeSlack:
             params.update(dict(parse_qsl(raw, keep_blank_values=True)))
         call = Call(method, params, dict(request.headers))
         self.calls.append(call)
-        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+        # apps.connections.open takes the app-level token; every other method the bot token.
+        token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
+        if request.headers.get("Authorization") != f"Bearer {token}":
             return self._error(
                 "not_authed" if "Authorization" not in request.headers else "invalid_auth"
             )
@@ -263,6 +270,35 @@ class FakeSlack:
         if str(params.get("channel", "")) not in self.channels:
             return self._error("channel_not_found")
         return self._ok({"message_ts": f"{1_800_000_000 + next(self._ts)}.000200"})
+
+    def _apps_connections_open(self, _: dict[str, Any]) -> web.Response:
+        return self._ok({"url": self.url.replace("http://", "ws://") + "/link"})
+
+    async def _socket_mode(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1,
+             "debug_info": {"host": "fake", "approximate_connection_time": 18060},
+             "connection_info": {"app_id": "A0APP00001"}}
+        )  # fmt: skip
+        self._socket = ws
+        async for message in ws:
+            if message.type == WSMsgType.TEXT:
+                self.socket_acks.append(json.loads(message.data))
+        return ws
+
+    async def socket_send(self, envelope_type: str, payload: dict[str, Any]) -> str:
+        """Deliver an event or command over Socket Mode; returns its envelope_id."""
+        await wait_until(lambda: self._socket is not None, "a Socket Mode connection", 30)
+        assert self._socket is not None
+        envelope_id = f"env-{len(self.socket_acks)}-{next(self._ts)}"
+        await self._socket.send_json(
+            {"envelope_id": envelope_id, "type": envelope_type, "payload": payload,
+             "accepts_response_payload": envelope_type != "events_api",
+             "retry_attempt": 0, "retry_reason": ""}
+        )  # fmt: skip
+        return envelope_id
 
     def _files_info(self, params: dict[str, Any]) -> web.Response:
         entry = self.files.get(str(params.get("file", "")))
