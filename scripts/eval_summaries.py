@@ -31,6 +31,7 @@ from bot.llm.embedded import EmbeddedModelServer  # noqa: E402
 from bot.llm.models import build_closed_model, build_local_model  # noqa: E402
 from bot.llm.prompts import Prompts  # noqa: E402
 from bot.llm.router import MODEL_ERRORS  # noqa: E402
+from bot.llm.safety import disable_prompt_uploads  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "emails"
@@ -50,6 +51,7 @@ def fact_recalled(expected: str, facts: list[str]) -> bool:
 
 async def evaluate(use_closed: bool, limit: int | None) -> dict[str, Any]:
     settings = load_settings()
+    disable_prompt_uploads()  # as the app does: no LangSmith tracing of the emails
     embedded = None
     if use_closed:
         model = build_closed_model(settings)
