@@ -77,7 +77,6 @@ def build_classifier(settings: Settings) -> Classifier:
 async def build_services(settings: Settings) -> Services:
     """Build the router, memory and checks; start the embedded model when it is configured."""
     disable_prompt_uploads()
-    redis_client = aioredis.Redis.from_url(settings.redis_url)
     embedded: EmbeddedModelServer | None = None
     local_spec = settings.local
     local_url: str
@@ -97,6 +96,8 @@ async def build_services(settings: Settings) -> Services:
         local_url = url
         local_key = settings.local_api_key.get_secret_value() if settings.local_api_key else None
     local_model = build_local_model(settings, local_url, local_key)
+    # Opened once the model has started, so a model that fails to start leaves nothing open.
+    redis_client = aioredis.Redis.from_url(settings.redis_url)
     closed_spec = settings.closed
     closed_model = build_closed_model(settings)
 

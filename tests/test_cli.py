@@ -280,3 +280,12 @@ async def test_serve_in_socket_mode_answers_over_the_websocket(
         proc.terminate()
         await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0
+
+
+def test_a_missing_embedded_model_file_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.gguf"
+    result = _run(["chat"], _env(EMBEDDED_MODEL_PATH=str(missing)))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"hearthbot: EMBEDDED_MODEL_PATH: no such file: {missing}"
+    )
