@@ -9,6 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -84,6 +87,31 @@ async def test_chat_prints_answers_with_their_route_line(
         assert "hello there" not in result.stderr  # no message text in the logs
 
 
+@dataclass
+class ServeRun:
+    """A `hearthbot serve` process; `returncode` and `stderr` are set once it has stopped."""
+
+    process: asyncio.subprocess.Process
+    returncode: int | None = None
+    stderr: str = ""
+
+
+@asynccontextmanager
+async def serving(env: dict[str, str]) -> AsyncIterator[ServeRun]:
+    """Run `hearthbot serve` as a process for the block; stop it with SIGTERM after."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    run = ServeRun(process)
+    try:
+        yield run
+    finally:
+        process.terminate()
+        _, stderr = await asyncio.wait_for(process.communicate(), 20)
+        run.returncode, run.stderr = process.returncode, stderr.decode()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -105,43 +133,29 @@ async def test_serve_answers_slack_over_http(
         LOCAL_MODEL="openai:local-llama",
         LOCAL_BASE_URL=local_server.base_url,
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with aiohttp.ClientSession() as session:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    async with session.get(f"{base}/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                assert time.monotonic() < deadline, "hearthbot serve did not come up"
-                await asyncio.sleep(0.1)
-            async with session.get(f"{base}/readyz") as resp:
-                assert resp.status == 200, await resp.text()
-            sender = SlackSender(session, f"{base}/slack/events")
-            status, _, _ = await sender.command(
-                slash_form("the secret merger", "C0PRIVATE1", "privategroup", slack.response_url())
-            )
-            assert status == 200
-            _, answer = await slack.wait_for_posts(2)
-            assert "answer from local-llama to: the secret merger" in answer["text"]
-    finally:
-        proc.terminate()
-        _, stderr = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 0
-    logs = stderr.decode()
+    async with serving(env) as run, aiohttp.ClientSession() as session:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                async with session.get(f"{base}/healthz") as resp:
+                    if resp.status == 200:
+                        break
+            except aiohttp.ClientConnectionError:
+                pass
+            assert time.monotonic() < deadline, "hearthbot serve did not come up"
+            await asyncio.sleep(0.1)
+        async with session.get(f"{base}/readyz") as resp:
+            assert resp.status == 200, await resp.text()
+        sender = SlackSender(session, f"{base}/slack/events")
+        status, _, _ = await sender.command(
+            slash_form("the secret merger", "C0PRIVATE1", "privategroup", slack.response_url())
+        )
+        assert status == 200
+        _, answer = await slack.wait_for_posts(2)
+        assert "answer from local-llama to: the secret merger" in answer["text"]
+    assert run.returncode == 0
+    logs = run.stderr
     assert "the secret merger" not in logs  # message text never reaches the log at INFO
     assert BOT_TOKEN not in logs
     assert SIGNING_SECRET not in logs
@@ -252,11 +266,7 @@ async def test_serve_in_socket_mode_answers_over_the_websocket(
         HOST="127.0.0.1", PORT=str(port), REDIS_PREFIX=f"hearthbot-socket-{port}",
         LOCAL_MODEL="openai:local-llama", LOCAL_BASE_URL=local_server.base_url,
     )  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
+    async with serving(env) as run:
         event = mention_event("the secret merger", "C0PRIVATE1")
         envelope_id = await slack.socket_send("events_api", event)
         (answer,) = await slack.wait_for_posts(1)
@@ -276,10 +286,7 @@ async def test_serve_in_socket_mode_answers_over_the_websocket(
             assert resp.status == 200
             async with session.post(f"http://127.0.0.1:{port}/slack/events", data=b"{}") as post:
                 assert post.status == 404  # no HTTP endpoint for Slack in Socket Mode
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 0
+    assert run.returncode == 0
 
 
 def test_a_missing_embedded_model_file_stops_start_up_with_one_line(tmp_path: Path) -> None:
