@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     local_model: str = "embedded"
     local_base_url: str | None = None
     local_api_key: SecretStr | None = None
+    # The only proxy the on-prem model client uses; HTTP(S)_PROXY and the providers'
+    # variables are ignored for it (see bot/llm/isolation.py).
+    local_proxy: str | None = None
     closed_model: str = "none"
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

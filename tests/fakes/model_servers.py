@@ -27,8 +27,13 @@ class FakeModelServer:
     down: bool = False
     # How many structured-output (JSON schema) requests get broken JSON before valid ones.
     json_failures: int = 0
+    # What the model writes instead of its usual answer (untrusted output, in tests).
+    reply: str | None = None
+    # Written into every string of a structured (JSON schema) answer.
+    inject: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
     auth_headers: list[str | None] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -66,17 +71,21 @@ class FakeModelServer:
         `json_failures` lasts, the kind of broken JSON small models write)."""
         last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
         if schema is None:
+            if self.reply is not None:
+                return self.reply
             return f"answer from {self.name} to: {str(last.get('content', ''))[:80]}"
         if self.json_failures > 0:
             self.json_failures -= 1
             return BROKEN_JSON
-        instance = schema_instance(schema, schema.get("$defs", {}), f"from {self.name}")
+        marker = f"{self.inject} from {self.name}".strip()
+        instance = schema_instance(schema, schema.get("$defs", {}), marker)
         return json.dumps(instance)
 
     # Shared behaviour ------------------------------------------------------------------------
 
     def _refuse(self, request: web.Request) -> web.Response | None:
         self.auth_headers.append(request.headers.get("Authorization"))
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
         if self.down:
             return web.json_response(
                 {"error": {"message": "overloaded", "type": "server_error"}}, status=503
