@@ -50,6 +50,9 @@ class Question:
     text: str
     force_local: bool = False
     thread: Sequence[str] = field(default_factory=tuple)
+    # Sensitive text its author wrote privately (a slash command): never published by the
+    # bot, even when the model repeats it.
+    withheld: Sequence[str] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,11 @@ class AnswerService:
         self._audit = audit
         self._detector = detector
         self._prompts = prompts
+
+    @property
+    def detector(self) -> SensitiveDetector:
+        """The sensitive-content detector the router uses."""
+        return self._detector
 
     async def answer(self, question: Question) -> Answer:
         """Answer a question; a local-model outage becomes a refusal, never a cloud call."""

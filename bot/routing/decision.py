@@ -3,6 +3,7 @@ trail all read."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -62,6 +63,15 @@ SENSITIVE_TEXT: dict[str, str] = {
 def sensitive_reason(category: str) -> str:
     """The route reason for sensitive content of a category, e.g. `sensitive:credit_card`."""
     return f"{SENSITIVE_PREFIX}{category}"
+
+
+def describe_categories(categories: Iterable[str]) -> str:
+    """Sensitive categories in words, e.g. `card number, IBAN`."""
+    words = [
+        c.removeprefix("custom:") if c.startswith("custom:") else SENSITIVE_TEXT.get(c, c)
+        for c in categories
+    ]
+    return ", ".join(dict.fromkeys(words))
 
 
 def describe_reason(reason: str) -> str:

@@ -10,6 +10,7 @@ structured summary; the email itself is not echoed into the channel.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -18,10 +19,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import Question
 from bot.memory import ConversationKey
+from bot.routing.decision import describe_categories
 from bot.slack.command_text import parse_ask_text
 from bot.slack.email_requests import EmailRequest, email_in_text, summary_command_rest
 from bot.slack.formatting import (
     USAGE_TEXT,
+    inert_user_text,
     notification_text,
     quote,
 )
@@ -36,11 +39,19 @@ CANNOT_POST = frozenset(
 SUMMARY_USAGE = "Paste the customer email after `/ask summarize` and I will summarise it."
 
 
-def asked_heading(user_id: str, text: str, email: EmailRequest | None) -> str:
-    """The line that shows who asked what (never the pasted email itself)."""
+def asked_heading(
+    user_id: str, text: str, email: EmailRequest | None, sensitive: Sequence[str] = ()
+) -> str:
+    """The line that shows who asked what. A slash command's text is private until the bot
+    posts it, so neither a pasted email nor a question holding sensitive data is echoed."""
     if email is not None:
         return f"*<@{user_id}> asked for a summary of a customer email*"
-    return f"*<@{user_id}> asked:*\n{quote(text)}"
+    if sensitive:
+        return (
+            f"*<@{user_id}> asked a confidential question* "
+            f"(not shown: it holds {describe_categories(sensitive)})"
+        )
+    return f"*<@{user_id}> asked:*\n{quote(inert_user_text(text))}"
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -59,8 +70,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await ack(text=USAGE_TEXT)
             return
         await ack()
-        email = email_in_text(parsed.question)
         try:
+            email = email_in_text(parsed.question)
             await _answer_in_channel(
                 deps, client, respond, command, parsed.question, parsed.force_local, email
             )
@@ -85,7 +96,9 @@ async def _answer_in_channel(
     channel_id = str(command["channel_id"])
     user_id = str(command["user_id"])
     facts = await deps.channels.facts(client, team_id, channel_id)
-    heading = asked_heading(user_id, text, email)
+    # Decided before anything is posted: what the question holds is never echoed.
+    spans = [] if email is not None else deps.answers.detector.spans(text)
+    heading = asked_heading(user_id, text, email, [category for category, _ in spans])
     try:
         posted = await client.chat_postMessage(
             channel=channel_id, text=heading, unfurl_links=False, unfurl_media=False
@@ -103,6 +116,7 @@ async def _answer_in_channel(
         user_id=user_id,
         text=email.instruction if email else text,
         force_local=force_local,
+        withheld=tuple(value for _, value in spans),
     )
     if thread_ts is not None:
         await answer_in_thread(

@@ -1,8 +1,16 @@
 """Slack message formatting: the context line under every answer, and Block Kit within
-Slack's limits. Pure functions; no I/O."""
+Slack's limits. Pure functions; no I/O.
+
+Everything a model wrote is untrusted: a pasted email or a thread can steer it into writing
+`<!channel>`, `<@U…>` or `<https://evil|innocent words>`, which Slack would turn into a ping
+or a disguised link. Slack's formatting rules say `&`, `<` and `>` are the only characters
+that must be escaped; escaping them in model text (and only there) leaves bold, italics,
+lists, code and plain URLs as the model meant them, while no control sequence survives.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.answers import Answer, Outcome
@@ -27,6 +35,29 @@ USAGE_TEXT = (
     "Confidential channels, private and shared channels and DMs are answered by the on-prem "
     "model only; the line under each answer says where it was computed."
 )
+
+
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITY_CHAR = {"amp": "&", "lt": "<", "gt": ">"}
+# A `>` that opens a line is Slack's block quote, not part of a control sequence: kept.
+_LINE_QUOTE = re.compile(r"(?m)^([ \t]*)&gt;")
+
+
+def escape_untrusted(text: str) -> str:
+    """Model-written text made inert for Slack mrkdwn: `&`, `<`, `>` escaped.
+
+    Entities the model copied from Slack's own escaped text are decoded first, so they are
+    escaped exactly once; a block quote at the start of a line stays a block quote.
+    """
+    plain = _ENTITY.sub(lambda m: _ENTITY_CHAR[m.group(1)], text)
+    escaped = plain.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _LINE_QUOTE.sub(r"\1>", escaped)
+
+
+def inert_user_text(text: str) -> str:
+    """A person's slash-command text, quoted by the bot: Slack already escaped `&<>` in it,
+    so only the control sequences it let through (`<!channel>`, `<@U…>`) are neutralised."""
+    return text.replace("<", "&lt;")
 
 
 def context_line(answer: Answer) -> str:
@@ -64,7 +95,7 @@ def answer_blocks(answer: Answer, *, heading: str | None = None) -> list[dict[st
     if heading:
         blocks.append(_section(heading[:SECTION_TEXT_LIMIT]))
     room = MAX_BLOCKS - len(blocks) - 1
-    sections = split_text(answer.text)
+    sections = split_text(escape_untrusted(answer.text))
     if len(sections) > room:
         sections = sections[:room]
         last = sections[-1][: SECTION_TEXT_LIMIT - len(TRUNCATION_MARK)]
@@ -78,14 +109,14 @@ def answer_blocks(answer: Answer, *, heading: str | None = None) -> list[dict[st
 
 def notification_text(answer: Answer) -> str:
     """The plain `text` Slack shows in notifications, with the context line."""
-    body = f"Summary: {answer.summary.summary}" if answer.summary else answer.text
+    body = escape_untrusted(f"Summary: {answer.summary.summary}" if answer.summary else answer.text)
     if len(body) > NOTIFICATION_TEXT_LIMIT:
         body = body[:NOTIFICATION_TEXT_LIMIT] + "…"
     return f"{body}\n{context_line(answer)}"
 
 
 def quote(text: str, limit: int = 500) -> str:
-    """A Slack block quote of (the start of) a user's question."""
+    """A Slack block quote of (the start of) a text that is already safe mrkdwn."""
     short = text if len(text) <= limit else text[:limit] + "…"
     return "\n".join(f"> {line}" for line in short.splitlines() or [""])
 
@@ -106,18 +137,20 @@ def summary_blocks(answer: Answer) -> list[dict[str, Any]]:
     summary = answer.summary
     if summary is None:
         return answer_blocks(answer, heading="*Summary of the customer email*")
+    safe = escape_untrusted
+    # A header is plain_text, which Slack never parses for mentions or links.
     header = f"📧 {summary.subject}"
     if len(header) > HEADER_TEXT_LIMIT:
         header = header[: HEADER_TEXT_LIMIT - 1] + "…"
-    customer = summary.customer_name or "unknown"
+    customer = safe(summary.customer_name or "unknown")
     if summary.company:
-        customer += f" ({summary.company})"
+        customer += f" ({safe(summary.company)})"
     fields = [
         ("Customer", customer),
         ("Intent", summary.intent.value.replace("_", " ")),
         ("Urgency", f"{URGENCY_EMOJI[summary.urgency.value]} {summary.urgency.value}"),
         ("Sentiment", summary.sentiment.value),
-        ("Language", summary.language),
+        ("Language", safe(summary.language)),
     ]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
@@ -128,17 +161,18 @@ def summary_blocks(answer: Answer) -> list[dict[str, Any]]:
                 for name, value in fields[:MAX_FIELDS]
             ],
         },
-        _section(f"*Summary*\n{summary.summary}"[:SECTION_TEXT_LIMIT]),
-        _section(f"*Why this urgency*\n{summary.urgency_reason}"[:SECTION_TEXT_LIMIT]),
+        _section(f"*Summary*\n{safe(summary.summary)}"[:SECTION_TEXT_LIMIT]),
+        _section(f"*Why this urgency*\n{safe(summary.urgency_reason)}"[:SECTION_TEXT_LIMIT]),
     ]
     if summary.action_items:
         items = "\n".join(
-            f"• {a.action}" + (f" _({a.owner})_" if a.owner else "") for a in summary.action_items
+            f"• {safe(a.action)}" + (f" _({safe(a.owner)})_" if a.owner else "")
+            for a in summary.action_items
         )
         blocks.append(_section(f"*Action items*\n{items}"[:SECTION_TEXT_LIMIT]))
     if summary.key_facts:
         facts = "\n".join(
-            f"• {f.kind.value.replace('_', ' ')}: `{f.value}`" for f in summary.key_facts
+            f"• {f.kind.value.replace('_', ' ')}: `{safe(f.value)}`" for f in summary.key_facts
         )
         blocks.append(_section(f"*Key facts*\n{facts}"[:SECTION_TEXT_LIMIT]))
     blocks.append({"type": "divider"})
@@ -146,7 +180,7 @@ def summary_blocks(answer: Answer) -> list[dict[str, Any]]:
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "*Suggested reply* (draft)"}]}
     )
     room = MAX_BLOCKS - len(blocks) - 1
-    draft = split_text(quote(summary.reply_draft, limit=12_000), SECTION_TEXT_LIMIT)[:room]
+    draft = split_text(quote(safe(summary.reply_draft), limit=12_000), SECTION_TEXT_LIMIT)[:room]
     blocks.extend(_section(part) for part in draft)
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": context_line(answer)}]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -52,7 +53,20 @@ async def produce(
         answer = await deps.answers.summarize_email(question, email)
         return answer, summary_blocks(answer)
     answer = await deps.answers.answer(question)
+    if question.withheld:
+        answer = replace(answer, text=withhold(answer.text, question.withheld))
     return answer, answer_blocks(answer, heading=heading)
+
+
+WITHHELD_MARK = "[withheld]"
+
+
+def withhold(text: str, values: Sequence[str]) -> str:
+    """`text` without the sensitive values its author did not publish themselves."""
+    for value in sorted(set(values), key=len, reverse=True):
+        if len(value.strip()) >= 4:
+            text = text.replace(value, WITHHELD_MARK)
+    return text
 
 
 async def answer_in_thread(

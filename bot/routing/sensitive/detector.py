@@ -98,6 +98,11 @@ class SensitiveDetector:
                 found.append(Finding(m.start(), m.end(), f"custom:{custom.name}", custom.name))
         return sorted(found)
 
+    def spans(self, text: str) -> list[tuple[str, str]]:
+        """(category, the sensitive text itself) for every finding, in order of position."""
+        clean = normalize(text)
+        return [(f.category, clean[f.start : f.end]) for f in self.findings(text)]
+
     def categories(self, texts: Iterable[str]) -> frozenset[str]:
         """The categories found anywhere in `texts`."""
         return frozenset(f.category for text in texts for f in self.findings(text))

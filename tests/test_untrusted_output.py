@@ -1,0 +1,176 @@
+"""What a model writes is untrusted, and what a person typed privately stays private: no
+control sequence a model writes reaches Slack live, on any delivery path, and `/ask` never
+publishes sensitive data from its own text."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.conftest import AppFactory
+from tests.fakes.model_servers import FakeModelServer
+from tests.fakes.slack_api import FakeSlack, conversation
+from tests.fakes.slack_requests import dm_event, mention_event, slash_form
+from tests.test_email_summaries import REFUND_EMAIL
+
+# Everything Slack turns into a ping, a mention or a link when it is posted as mrkdwn.
+CONTROL_SEQUENCES = [
+    "<!channel>",
+    "<!here>",
+    "<!everyone>",
+    "<!subteam^S0ADMINS01>",
+    "<@U0CEO00001>",
+    "<#C0PRIVATE1>",
+    "<https://evil.example/login|the usual dashboard>",
+    "<mailto:ceo@example.com|support>",
+    "<!date^1392734382^{date}|Feb 18>",
+]
+LIVE = re.compile(r"<[!@#]|<(?:https?|mailto):")
+
+
+def mrkdwn_texts(payload: dict[str, Any]) -> list[str]:
+    """Every string Slack parses as mrkdwn in a message payload: `text` and the mrkdwn objects
+    of its blocks (plain_text objects are never parsed for mentions or links)."""
+    texts = [str(payload.get("text", ""))]
+    blocks = payload.get("blocks") or []
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "mrkdwn":
+                texts.append(str(node.get("text", "")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(blocks)
+    return texts
+
+
+def live_sequences(payload: dict[str, Any], allowed: tuple[str, ...] = ()) -> list[str]:
+    """Control sequences in the payload, other than those the bot itself wrote (`allowed`)."""
+    found = []
+    for text in mrkdwn_texts(payload):
+        for ours in allowed:
+            text = text.replace(ours, "")
+        found += [text[m.start() : m.start() + 40] for m in LIVE.finditer(text)]
+    return found
+
+
+@pytest.fixture
+def channels(slack: FakeSlack) -> None:
+    slack.channels["C0PUBLIC01"] = conversation("public", "C0PUBLIC01", "general")
+    slack.channels["C0PRIVATE1"] = conversation("private", "C0PRIVATE1", "deals")
+    slack.channels["D0DMALICE1"] = conversation("im", "D0DMALICE1")
+
+
+def model_writing(sequence: str) -> str:
+    return (
+        f"Sure. {sequence} please look at this.\n*Steps*\n• open `a < b && c > d`\n"
+        f"> a quote\nSee https://docs.example.com/a?b=1&c=2 and {sequence}"
+    )
+
+
+@pytest.mark.parametrize("sequence", CONTROL_SEQUENCES)
+async def test_no_control_sequence_a_model_writes_reaches_slack_live(
+    sequence: str,
+    channels: None,
+    make_app: AppFactory,
+    slack: FakeSlack,
+    closed_server: FakeModelServer,
+    local_server: FakeModelServer,
+) -> None:
+    closed_server.reply = local_server.reply = model_writing(sequence)
+    app = await make_app()
+    await app.sender.event(mention_event("what now?", "C0PUBLIC01"))  # closed model
+    await app.sender.event(dm_event("what now?", "D0DMALICE1"))  # on-prem model
+    posts = await slack.wait_for_posts(2)
+    for post in posts:
+        assert live_sequences(post) == []
+        body = "\n".join(mrkdwn_texts(post))
+        # The formatting the model meant is kept: bold, bullets, code, quote, a plain URL.
+        assert "*Steps*" in body
+        assert "• open" in body
+        assert "\n> a quote" in body
+        assert "https://docs.example.com/a?b=1&amp;c=2" in body
+        assert "`a &lt; b &amp;&amp; c &gt; d`" in body
+
+
+async def test_the_response_url_path_is_escaped_too(
+    channels: None, make_app: AppFactory, slack: FakeSlack, closed_server: FakeModelServer
+) -> None:
+    closed_server.reply = model_writing("<!channel>")
+    slack.channels["C0NOTMEMB1"] = conversation("public", "C0NOTMEMB1", "random")
+    slack.not_member.add("C0NOTMEMB1")
+    app = await make_app()
+    await app.sender.command(slash_form("what now?", "C0NOTMEMB1", "random", slack.response_url()))
+    (response,) = await slack.wait_for_response_posts(1)
+    assert live_sequences(response, allowed=("<@U0ALICE001>",)) == []
+    assert "&lt;!channel&gt;" in response["text"]
+
+
+async def test_every_field_of_an_email_summary_is_escaped(
+    channels: None, make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    local_server.inject = "<!channel> <https://evil.example|refund form>"
+    app = await make_app()
+    await app.sender.event(mention_event(f"summarise this\n{REFUND_EMAIL}", "C0PUBLIC01"))
+    (post,) = await slack.wait_for_posts(1)
+    assert post["blocks"][0]["type"] == "header"  # the summary, with the injection inside
+    assert "&lt;!channel&gt;" in json.dumps(post["blocks"])
+    assert live_sequences(post) == []
+
+
+async def test_a_people_echo_in_the_ask_heading_cannot_ping(
+    channels: None, make_app: AppFactory, slack: FakeSlack
+) -> None:
+    app = await make_app()
+    # With "escape channels, users and links" on, Slack sends @channel as <!channel>.
+    await app.sender.command(
+        slash_form("<!channel> what is kubernetes", "C0PUBLIC01", "general", slack.response_url())
+    )
+    heading = (await slack.wait_for_posts(1))[0]
+    assert live_sequences(heading, allowed=("<@U0ALICE001>",)) == []
+
+
+CARD = "4539 1488 0343 6467"
+
+
+async def test_ask_never_publishes_sensitive_data_from_its_own_text(
+    channels: None,
+    make_app: AppFactory,
+    slack: FakeSlack,
+    closed_server: FakeModelServer,
+    local_server: FakeModelServer,
+) -> None:
+    app = await make_app()
+    await app.sender.command(
+        slash_form(f"why was card {CARD} declined?", "C0PUBLIC01", "general", slack.response_url())
+    )
+    heading, answer = await slack.wait_for_posts(2)
+    assert "4539" not in json.dumps(heading)
+    assert "confidential question" in heading["text"]
+    assert "card number" in heading["text"]
+    # The on-prem model got the question and repeated the number (the fake echoes it), but
+    # the bot did not publish it.
+    assert local_server.saw(CARD)
+    assert closed_server.requests == []
+    assert "4539" not in json.dumps(answer)
+    assert "[withheld]" in answer["text"]
+
+
+async def test_ask_without_sensitive_data_still_shows_the_question(
+    channels: None, make_app: AppFactory, slack: FakeSlack
+) -> None:
+    app = await make_app()
+    await app.sender.command(
+        slash_form("what is kubernetes", "C0PUBLIC01", "general", slack.response_url())
+    )
+    heading = (await slack.wait_for_posts(1))[0]
+    assert "> what is kubernetes" in heading["text"]
