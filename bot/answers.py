@@ -53,6 +53,8 @@ class Question:
     # Sensitive text its author wrote privately (a slash command): never published by the
     # bot, even when the model repeats it.
     withheld: Sequence[str] = field(default_factory=tuple)
+    # The Slack thread already holds an on-prem answer (its message metadata says so).
+    sticky: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,7 @@ class AnswerService:
         return {
             "facts": question.facts,
             "force_local": question.force_local,
-            "sticky": await history.ais_confidential(),
+            "sticky": question.sticky or await history.ais_confidential(),
             "question": text,
             "history": self._memory.fit_to_budget(await history.aget_messages()),
             "thread": question.thread,

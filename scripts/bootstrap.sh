@@ -41,7 +41,11 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# ensure_redis [persistent]: with "persistent" (the app), Redis keeps an append-only file in
+# .redis/ so a restart forgets nothing, and refuses writes when full rather than evicting
+# (eviction would drop memory and confidential marks). Tests need neither.
 ensure_redis() {
+  local mode="${1:-}"
   if redis_answers; then
     return
   fi
@@ -52,9 +56,16 @@ ensure_redis() {
   fi
   local port
   port="$("$VENV/bin/python" -c 'import sys, urllib.parse as u; print(u.urlparse(sys.argv[1]).port or 6379)' "$REDIS_URL")"
-  say "starting redis-server on 127.0.0.1:$port"
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
-    --dir /tmp --logfile "/tmp/hearthbot-redis-$port.log"
+  say "starting redis-server on 127.0.0.1:$port${mode:+ ($mode)}"
+  if [ "$mode" = persistent ]; then
+    mkdir -p "$ROOT/.redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" \
+      --appendonly yes --appendfsync everysec --maxmemory-policy noeviction \
+      --dir "$ROOT/.redis" --logfile "$ROOT/.redis/redis-$port.log"
+  else
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+      --dir /tmp --logfile "/tmp/hearthbot-redis-$port.log"
+  fi
   for _ in $(seq 1 50); do
     redis_answers && return
     sleep 0.1

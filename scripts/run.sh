@@ -8,7 +8,7 @@ cd "$ROOT"
 [ -f .env ] && { set -a; source .env; set +a; }
 
 ensure_venv
-ensure_redis
+ensure_redis persistent
 
 if [ -n "${SLACK_BOT_TOKEN:-}" ] && { [ -n "${SLACK_SIGNING_SECRET:-}" ] || [ -n "${SLACK_APP_TOKEN:-}" ]; }; then
   exec "$VENV/bin/hearthbot" serve "$@"

@@ -19,7 +19,7 @@ from bot.app import Services, build_bolt_app, build_services, build_web_app
 from bot.settings import Settings
 from tests.fakes.loopback import serve_on_loopback
 from tests.fakes.model_servers import FakeModelServer
-from tests.fakes.slack_api import BOT_TOKEN, FakeSlack
+from tests.fakes.slack_api import BOT_TOKEN, FakeSlack, conversation
 from tests.fakes.slack_requests import SIGNING_SECRET, SlackSender
 
 
@@ -52,6 +52,18 @@ async def redis_client(redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
     async for key in client.scan_iter(match=f"{redis_prefix}:*"):
         await client.delete(key)
     await client.aclose()
+
+
+def context_line(post: dict[str, Any]) -> str:
+    """The routing context line under a posted answer (its last block)."""
+    return str(post["blocks"][-1]["elements"][0]["text"])
+
+
+@pytest.fixture
+def public(slack: FakeSlack) -> str:
+    """A public channel, #general."""
+    slack.channels["C0PUBLIC01"] = conversation("public", "C0PUBLIC01", "general")
+    return "C0PUBLIC01"
 
 
 @pytest.fixture

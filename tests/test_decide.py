@@ -149,3 +149,22 @@ def test_bad_policy_files_name_the_problem(tmp_path: Path, text: str, message: s
 def test_missing_policy_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="cannot read"):
         load_policy(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("kind", [ChannelKind.UNKNOWN, ChannelKind.PUBLIC, ChannelKind.PRIVATE])
+def test_a_name_rule_holds_when_the_name_is_unknown(kind: ChannelKind) -> None:
+    lenient = Policy(
+        confidential_channels=("#deals-*",),
+        builtin=BuiltinRules(
+            direct_messages=False, private_channels=False, shared_channels=False,
+            unknown_channels=False,
+        ),
+    )  # fmt: skip
+    nameless = decide(lenient, ChannelFacts("C1", kind), local_model="l", closed_model="c")
+    assert nameless.route is Route.LOCAL
+    assert nameless.reasons == (Reason.CHANNEL_NAME_UNKNOWN,)
+    named = decide(lenient, ChannelFacts("C1", kind, "general"), local_model="l", closed_model="c")
+    assert named.route is Route.CLOSED
+    by_id = Policy(confidential_channels=("C9",), builtin=lenient.builtin)
+    nameless_by_id = decide(by_id, ChannelFacts("C1", kind), local_model="l", closed_model="c")
+    assert nameless_by_id.route is Route.CLOSED  # an ID rule needs no name

@@ -11,20 +11,10 @@ from cryptography.fernet import Fernet
 from langchain_core.messages import AIMessage, HumanMessage
 
 from bot.memory import ConversationKey, MessageCodec
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, context_line
 from tests.fakes.model_servers import FakeModelServer
 from tests.fakes.slack_api import TEAM_ID, FakeSlack, conversation
 from tests.fakes.slack_requests import mention_event
-
-
-def context_line(post: dict) -> str:
-    return str(post["blocks"][-1]["elements"][0]["text"])
-
-
-@pytest.fixture
-def public(slack: FakeSlack) -> str:
-    slack.channels["C0PUBLIC01"] = conversation("public", "C0PUBLIC01", "general")
-    return "C0PUBLIC01"
 
 
 async def test_sensitive_content_in_a_public_channel_routes_local(

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, context_line
 from tests.fakes.model_servers import FakeModelServer
 from tests.fakes.slack_api import FakeSlack, conversation
 from tests.fakes.slack_requests import dm_event, mention_event
-
-
-def context_line(post: dict) -> str:
-    blocks = post["blocks"]
-    return blocks[-1]["elements"][0]["text"]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,14 @@ def confidential_reasons(policy: Policy, facts: ChannelFacts) -> tuple[str, ...]
     reasons: list[str] = []
     if policy.lists_channel(facts.channel_id, facts.name):
         reasons.append(Reason.LISTED_CHANNEL)
+    elif (
+        policy.lists_names
+        and facts.name is None
+        and facts.kind not in (ChannelKind.IM, ChannelKind.MPIM)
+    ):
+        # A `#name` rule must not become less strict because the name could not be looked
+        # up: a channel whose name is unknown may be a listed one.
+        reasons.append(Reason.CHANNEL_NAME_UNKNOWN)
     if rules.direct_messages and facts.kind is ChannelKind.IM:
         reasons.append(Reason.DIRECT_MESSAGE)
     if rules.direct_messages and facts.kind is ChannelKind.MPIM:

@@ -20,6 +20,7 @@ class Reason(StrEnum):
     content findings add reasons of the form `sensitive:<category>`."""
 
     LISTED_CHANNEL = "listed_channel"
+    CHANNEL_NAME_UNKNOWN = "channel_name_unknown"
     DIRECT_MESSAGE = "direct_message"
     GROUP_DIRECT_MESSAGE = "group_direct_message"
     PRIVATE_CHANNEL = "private_channel"
@@ -35,6 +36,7 @@ SENSITIVE_PREFIX = "sensitive:"
 
 REASON_TEXT: dict[str, str] = {
     Reason.LISTED_CHANNEL: "confidential channel",
+    Reason.CHANNEL_NAME_UNKNOWN: "channel name unknown",
     Reason.DIRECT_MESSAGE: "direct message",
     Reason.GROUP_DIRECT_MESSAGE: "group DM",
     Reason.PRIVATE_CHANNEL: "private channel",

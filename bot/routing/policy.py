@@ -102,6 +102,11 @@ class Policy(BaseModel):
         merged = tuple(dict.fromkeys([*self.confidential_channels, *extra]))
         return self.model_copy(update={"confidential_channels": merged})
 
+    @property
+    def lists_names(self) -> bool:
+        """True when some confidential channels are listed by `#name` or `#glob`."""
+        return any(p.startswith("#") for p in self.confidential_channels)
+
     def lists_channel(self, channel_id: str, name: str | None) -> bool:
         """True when the channel matches a listed ID, `#name` or `#glob` (names ignore case)."""
         for pattern in self.confidential_channels:

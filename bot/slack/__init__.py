@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack import ask_command, direct_messages, email_shortcut, mentions
+from bot.slack import ask_command, channel_events, direct_messages, email_shortcut, mentions
 from bot.slack.dedup import EventDeduplicator
 from bot.slack.replies import SlackDeps
 
@@ -12,6 +12,7 @@ from bot.slack.replies import SlackDeps
 def register(app: AsyncApp, deps: SlackDeps, dedup: EventDeduplicator) -> None:
     """De-duplicate retried events, then register every entry point."""
     app.use(dedup.middleware)
+    channel_events.register(app, deps)
     ask_command.register(app, deps)
     mentions.register(app, deps)
     direct_messages.register(app, deps)

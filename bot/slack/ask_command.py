@@ -95,7 +95,7 @@ async def _answer_in_channel(
     team_id = str(command["team_id"])
     channel_id = str(command["channel_id"])
     user_id = str(command["user_id"])
-    facts = await deps.channels.facts(client, team_id, channel_id)
+    facts = await deps.channels.facts(client, channel_id)
     # Decided before anything is posted: what the question holds is never echoed.
     spans = [] if email is not None else deps.answers.detector.spans(text)
     heading = asked_heading(user_id, text, email, [category for category, _ in spans])

@@ -31,20 +31,25 @@ class ChannelDirectory:
         self._prefix = prefix
         self._ttl_s = ttl_s
 
-    def _key(self, team_id: str, channel_id: str) -> str:
-        return f"{self._prefix}:channel:{team_id}:{channel_id}"
+    def _key(self, channel_id: str) -> str:
+        # By channel alone: a Slack Connect channel has one ID in every organisation that
+        # shares it, and a change event must reach the one cache entry there is.
+        return f"{self._prefix}:channel:{channel_id}"
+
+    async def forget(self, channel_id: str) -> None:
+        """Drop what is cached about a channel (it changed)."""
+        await self._redis.delete(self._key(channel_id))
 
     async def facts(
         self,
         web: AsyncWebClient,
-        team_id: str,
         channel_id: str,
         *,
         event: dict[str, Any] | None = None,
         ext_shared_hint: bool = False,
     ) -> ChannelFacts:
         """Facts about a channel. Hints from the event can only make it more confidential."""
-        facts = await self._cached_or_fetched(web, team_id, channel_id)
+        facts = await self._cached_or_fetched(web, channel_id)
         kind = facts.kind
         event_kind = EVENT_CHANNEL_TYPES.get(str((event or {}).get("channel_type")))
         if event_kind is not None and kind in (ChannelKind.PUBLIC, ChannelKind.UNKNOWN):
@@ -56,10 +61,8 @@ class ChannelDirectory:
             ext_shared=facts.ext_shared or ext_shared_hint,
         )
 
-    async def _cached_or_fetched(
-        self, web: AsyncWebClient, team_id: str, channel_id: str
-    ) -> ChannelFacts:
-        key = self._key(team_id, channel_id)
+    async def _cached_or_fetched(self, web: AsyncWebClient, channel_id: str) -> ChannelFacts:
+        key = self._key(channel_id)
         try:
             cached = await self._redis.get(key)
         except aioredis.RedisError:

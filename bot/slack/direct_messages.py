@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.prefilter import check_message_event
-from bot.slack.replies import SlackDeps, answer_message_event
+from bot.slack.replies import SlackDeps, answer_message_event, installation_team
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             event=event,
             body=body,
             bot_user_id=context.bot_user_id,
-            team_id=str(event.get("team") or context.team_id or body.get("team_id")),
+            team_id=installation_team(context.team_id, body),
             reply_thread_ts=str(thread_ts) if thread_ts else None,
             memory_thread=str(thread_ts or DM_TOP_LEVEL),
         )

@@ -6,14 +6,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import Question
 from bot.customer_email.parse import parse_pasted
 from bot.memory import ConversationKey
 from bot.slack.email_requests import EmailRequest, FileReadError
-from bot.slack.replies import SlackDeps, answer_in_thread, error_reference, error_text
+from bot.slack.replies import (
+    SlackDeps,
+    answer_in_thread,
+    error_reference,
+    error_text,
+    installation_team,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +32,18 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
     @app.message_shortcut(CALLBACK_ID)
     async def on_shortcut(
-        ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
+        ack: AsyncAck,
+        shortcut: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
     ) -> None:
         await ack()
         message = shortcut.get("message") or {}
         channel_id = str((shortcut.get("channel") or {}).get("id"))
-        team_id = str((shortcut.get("team") or {}).get("id"))
+        team_id = installation_team(
+            context.team_id, {"team_id": (shortcut.get("team") or {}).get("id")}
+        )
         thread_ts = str(message.get("thread_ts") or message.get("ts"))
         try:
             request = await deps.emails.from_files(client, message.get("files") or [], INSTRUCTION)
@@ -54,7 +66,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             )
             await respond(response_type="ephemeral", text=error_text(reference))
             return
-        facts = await deps.channels.facts(client, team_id, channel_id)
+        facts = await deps.channels.facts(client, channel_id)
         question = Question(
             conversation=ConversationKey(team_id, channel_id, thread_ts),
             facts=facts,

@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.prefilter import check_message_event
-from bot.slack.replies import SlackDeps, answer_message_event
+from bot.slack.replies import SlackDeps, answer_message_event, installation_team
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             event=event,
             body=body,
             bot_user_id=context.bot_user_id,
-            team_id=str(event.get("team") or context.team_id or body.get("team_id")),
+            team_id=installation_team(context.team_id, body),
             reply_thread_ts=thread_ts,
             memory_thread=thread_ts,
         )

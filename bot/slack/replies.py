@@ -18,7 +18,12 @@ from bot.slack.channels import ChannelDirectory
 from bot.slack.command_text import parse_ask_text, strip_mention
 from bot.slack.email_requests import EmailFinder, FileReadError
 from bot.slack.formatting import USAGE_TEXT, answer_blocks, notification_text, summary_blocks
-from bot.slack.threads import fetch_thread_messages, thread_lines
+from bot.slack.threads import (
+    fetch_thread_messages,
+    holds_on_prem_answer,
+    on_prem_metadata,
+    thread_lines,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,16 @@ class SlackDeps:
     answers: AnswerService
     channels: ChannelDirectory
     emails: EmailFinder
+
+
+def installation_team(context_team: str | None, body: dict[str, Any]) -> str:
+    """The workspace hearthbot is installed in, which names the conversation in memory.
+
+    Not `event["team"]`: in a Slack Connect channel that is the *sender's* organisation, so
+    two people in one thread would get two memories and two confidential marks. Bolt's
+    `context.team_id` comes from the event's authorizations, i.e. the installation.
+    """
+    return str(context_team or body.get("team_id") or "")
 
 
 def error_reference() -> str:
@@ -92,6 +107,7 @@ async def answer_in_thread(
             blocks=blocks,
             unfurl_links=False,
             unfurl_media=False,
+            metadata=on_prem_metadata(answer.decision.confidential),
         )
         return answer
     except Exception as exc:
@@ -130,7 +146,6 @@ async def answer_message_event(
         return
     facts = await deps.channels.facts(
         web,
-        team_id,
         channel_id,
         event=event,
         ext_shared_hint=bool(body.get("is_ext_shared_channel")),
@@ -147,6 +162,7 @@ async def answer_message_event(
         thread=tuple(
             thread_lines(thread_messages, current_ts=str(event["ts"]), bot_user_id=bot_user_id)
         ),
+        sticky=holds_on_prem_answer(thread_messages),
     )
     try:
         request = await deps.emails.find(

@@ -13,6 +13,27 @@ log = logging.getLogger(__name__)
 # How many earlier thread messages are given to the model (the newest ones).
 MAX_THREAD_MESSAGES = 30
 
+# Message metadata on every on-prem answer: the thread itself remembers it is confidential,
+# whatever happens to Redis (a restart without persistence, eviction, a TTL, a deleted key).
+ON_PREM_EVENT_TYPE = "hearthbot_on_prem_answer"
+
+
+def on_prem_metadata(confidential: bool) -> dict[str, Any] | None:
+    """The `metadata` to post with an answer: set on answers that had to stay on-prem."""
+    if not confidential:
+        return None
+    return {"event_type": ON_PREM_EVENT_TYPE, "event_payload": {"confidential": True}}
+
+
+def holds_on_prem_answer(messages: list[dict[str, Any]]) -> bool:
+    """True when a message of the thread carries the on-prem mark (from any app: a mark can
+    only make a thread stricter)."""
+    return any(
+        isinstance(m.get("metadata"), dict)
+        and m["metadata"].get("event_type") == ON_PREM_EVENT_TYPE
+        for m in messages
+    )
+
 
 def thread_lines(
     messages: list[dict[str, Any]], *, current_ts: str, bot_user_id: str | None
@@ -45,7 +66,11 @@ async def fetch_thread_messages(
     try:
         for _ in range(5):  # at most 5 pages of 200
             response = await web.conversations_replies(
-                channel=channel_id, ts=thread_ts, limit=200, cursor=cursor
+                channel=channel_id,
+                ts=thread_ts,
+                limit=200,
+                cursor=cursor,
+                include_all_metadata=True,
             )
             messages.extend(response.get("messages") or [])
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None

@@ -199,6 +199,9 @@ class FakeSlack:
         if not messages:
             return self._error("thread_not_found")
         limit = int(params.get("limit") or 1000)
+        if str(params.get("include_all_metadata", "")).lower() not in {"1", "true"}:
+            # Slack returns message metadata only when asked for it.
+            messages = [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
         return self._ok(
             {
                 "messages": messages[:limit],
@@ -242,6 +245,9 @@ class FakeSlack:
             "ts": ts,
             "text": str(params.get("text", ""))[:POST_TEXT_MAX],
         }
+        if params.get("metadata"):
+            metadata = params["metadata"]
+            message["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
         if params.get("thread_ts"):
             message["thread_ts"] = params["thread_ts"]
             self.threads.setdefault((channel, str(params["thread_ts"])), []).append(message)
