@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -12,7 +13,7 @@ from enum import StrEnum
 from langchain_core.messages import AIMessage, HumanMessage
 
 from bot.audit import AuditLog, AuditRecord
-from bot.customer_email.parse import ParsedEmail
+from bot.customer_email.parse import MAX_BODY_CHARS, ParsedEmail
 from bot.customer_email.schema import EmailSummary
 from bot.customer_email.summarize import SummaryAttempt, summarize_with
 from bot.llm.prompts import Prompts
@@ -29,6 +30,9 @@ LOCAL_UNAVAILABLE_TEXT = (
     "Nothing was sent anywhere else. Please try again in a few minutes."
 )
 EMPTY_ANSWER_TEXT = "(The model returned an empty answer.)"
+TRUNCATED_EMAIL_NOTE = (
+    f"⚠️ The email is longer than {MAX_BODY_CHARS:,} characters: only its start was read."
+)
 
 
 class Outcome(StrEnum):
@@ -55,6 +59,9 @@ class Question:
     withheld: Sequence[str] = field(default_factory=tuple)
     # The Slack thread already holds an on-prem answer (its message metadata says so).
     sticky: bool = False
+    # Part of the input (a shared file) could not be decoded with confidence, so the
+    # detector cannot vouch for it.
+    uncertain_input: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,8 @@ class Answer:
     answered_by: str | None
     # Set for email summaries that came back as valid structured output.
     summary: EmailSummary | None = None
+    # Things the reader must know about the input, e.g. that only part of it was read.
+    notes: tuple[str, ...] = ()
 
 
 class AnswerService:
@@ -146,7 +155,8 @@ class AnswerService:
         email_text = email.as_prompt_text()
         request_text = f"{question.text}\n\n[customer email]\n{email_text}".strip()
         request = await self._router_input(question, history, request_text)
-        decision = self._router.classify(dict(request))
+        # Scanning a long email is CPU work: off the event loop, as the router does it.
+        decision = await asyncio.to_thread(self._router.classify, dict(request))
         attempt: SummaryAttempt | None = None
         answered_by: str | None = None
         fell_back = False
@@ -193,6 +203,7 @@ class AnswerService:
             Outcome.FALLBACK if fell_back else Outcome.ANSWERED,
             answered_by,
             summary=attempt.summary,
+            notes=(TRUNCATED_EMAIL_NOTE,) if email.truncated else (),
         )
         usage = [Piece("", answered_by or "", False, attempt.input_tokens, attempt.output_tokens)]
         await self._record(question, answer, started, usage)
@@ -206,6 +217,7 @@ class AnswerService:
             "facts": question.facts,
             "force_local": question.force_local,
             "sticky": question.sticky or await history.ais_confidential(),
+            "uncertain_input": question.uncertain_input,
             "question": text,
             "history": self._memory.fit_to_budget(await history.aget_messages()),
             "thread": question.thread,

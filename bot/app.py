@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import redis.asyncio as aioredis
@@ -18,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import health
 from bot.answers import AnswerService
 from bot.audit import AuditLog
+from bot.customer_email.worker import EmailFileParser
 from bot.llm.embedded import EmbeddedModelServer
 from bot.llm.models import build_closed_model, build_local_model
 from bot.llm.prompts import Prompts
@@ -51,10 +51,12 @@ class Services:
     answers: AnswerService
     checks: dict[str, health.Check]
     embedded: EmbeddedModelServer | None = None
+    email_parser: EmailFileParser = field(default_factory=EmailFileParser)
     _http: Any = field(default=None, repr=False)
 
     async def aclose(self) -> None:
-        """Close connections and stop the embedded model."""
+        """Close connections, stop the email worker and the embedded model."""
+        self.email_parser.close()
         await self.redis.aclose()
         if self._http is not None:
             await self._http.close()
@@ -185,9 +187,7 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
         channels=ChannelDirectory(
             services.redis, prefix=settings.redis_prefix, ttl_s=settings.channel_cache_ttl_s
         ),
-        emails=EmailFinder(
-            FileReader(frozenset({urlsplit(settings.slack_api_url).hostname or ""}))
-        ),
+        emails=EmailFinder(FileReader(settings.slack_file_origin), services.email_parser),
     )
     dedup = EventDeduplicator(
         services.redis, prefix=settings.redis_prefix, ttl_s=settings.dedup_ttl_s

@@ -9,6 +9,7 @@ from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.file_origins import check_extra_origin
 from bot.llm.model_spec import ModelSpec, parse_closed_model, parse_local_model
 
 OLLAMA_DEFAULT_URL = "http://localhost:11434"
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    # One more origin files may be downloaded from (with the bot token), besides
+    # https://files.slack.com: for tests and Slack-compatible mirrors; http only on loopback.
+    slack_file_origin: str | None = None
 
     # HTTP listener
     host: str = "0.0.0.0"  # noqa: S104 - a server inside a container listens on all interfaces
@@ -87,6 +91,13 @@ class Settings(BaseSettings):
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("slack_file_origin")
+    @classmethod
+    def _check_file_origin(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_extra_origin(value)
         return value
 
     @field_validator("memory_encryption_key")

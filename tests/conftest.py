@@ -123,6 +123,7 @@ async def make_app(
             "slack_bot_token": BOT_TOKEN,
             "slack_signing_secret": SIGNING_SECRET,
             "slack_api_url": slack.api_url,
+            "slack_file_origin": slack.url,
             "redis_url": TEST_REDIS_URL,
             "redis_prefix": redis_prefix,
             "local_model": "openai:local-llama",

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot.answers import Answer, Outcome
-from bot.customer_email.detect import asks_for_summary, looks_like_email
+from bot.customer_email.detect import asks_for_summary, email_signals, looks_like_email
 from bot.customer_email.parse import html_to_text, parse_eml, parse_file, parse_pasted
 from bot.customer_email.schema import EmailSummary
 from bot.customer_email.summarize import SummaryParseError, parse_summary
 from bot.routing.decision import Reason, Route, RouteDecision
 from bot.slack.email_requests import email_in_text
 from bot.slack.formatting import MAX_BLOCKS, SECTION_TEXT_LIMIT, summary_blocks
+from scripts.eval_email_detection import chat, emails
 
 EMAILS = Path(__file__).resolve().parent / "data" / "emails"
 
@@ -158,3 +159,12 @@ def test_summary_blocks_fit_slack_limits_even_for_huge_fields() -> None:
             assert len(block["text"]["text"]) <= SECTION_TEXT_LIMIT
         for field in block.get("fields", []):
             assert len(field["text"]) <= 2000
+
+
+def test_chat_that_greets_and_thanks_is_never_taken_for_an_email() -> None:
+    mistaken = [text for text in chat() if looks_like_email(text)]
+    assert mistaken == []
+    # ...while signed emails without headers are still recognised.
+    signed = [t for _, t in emails() if email_signals(t).signed]
+    assert len(signed) >= 20
+    assert all(looks_like_email(t) for t in signed)

@@ -257,7 +257,9 @@ async def test_a_file_slack_will_not_hand_over_gets_a_clear_sentence(
     elsewhere["url_private_download"] = "https://files.example.net/mail.eml"
     await app.sender.event(dm_event("summarise this", "D0DMALICE1", files=[elsewhere]))
     _, refused = await slack.wait_for_posts(2)
-    assert refused["text"] == "I could not read that file: the file is not hosted by Slack."
+    assert refused["text"] == (
+        "I could not read that file: the file is not on Slack's file host over HTTPS."
+    )
     assert local_server.requests == []
 
 

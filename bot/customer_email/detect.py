@@ -22,12 +22,15 @@ _GREETING = re.compile(
     r"buenos días|olá|prezad[oa]s?|bom dia|ciao|salve|gentile|buongiorno|beste|geachte|goedemiddag|hej)\b"
 )
 _SIGN_OFF = re.compile(
-    r"(?im)^[ \t]*(?:best|best regards|kind regards|regards|warm regards|thanks|thank you|many thanks|"
-    r"cheers|sincerely|yours(?: truly| sincerely)?|cordialement|bien à vous|salutations|"
-    r"mit freundlichen grüßen|viele grüße|beste grüße|lg|saludos|atentamente|un saludo|"
-    r"atenciosamente|abraços|obrigad[oa]|cordiali saluti|distinti saluti|grazie|met vriendelijke groet|"
-    r"groeten|mvg)\b[ ,.!]*$"
+    r"(?i)^[ \t]*(?:best|best regards|kind regards|regards|warm regards|thanks|thank you|many thanks|"
+    r"thanks a lot|thanks in advance|cheers|sincerely|yours(?: truly| sincerely)?|cordialement|"
+    r"bien à vous|salutations|merci|merci d'avance|mit freundlichen grüßen|viele grüße|beste grüße|"
+    r"lg|saludos|gracias|atentamente|un saludo|atenciosamente|abraços|obrigad[oa]|cordiali saluti|"
+    r"distinti saluti|grazie|met vriendelijke groet|groeten|mvg)\b[ ,.!]*$"
 )
+# After a sign-off, an email ends with a signature: a name, perhaps a title and a phone.
+_SIGNATURE_LINES = 4
+_SIGNATURE_LINE_CHARS = 80
 
 
 @dataclass(frozen=True)
@@ -37,12 +40,34 @@ class EmailSignals:
     headers: int
     quote_markers: bool
     greeting: bool
-    sign_off: bool
+    signed: bool
 
     @property
     def is_email(self) -> bool:
-        """Two header lines, or a quote marker, or a greeting and a sign-off together."""
-        return self.headers >= 2 or self.quote_markers or (self.greeting and self.sign_off)
+        """Two header lines, or a quote marker, or a sign-off followed by a signature after a
+        greeting or a header. A greeting and a thanks alone are how people write in chat:
+        "Hi, how do I reset my VPN token? Thanks!" is a question, not an email."""
+        return (
+            self.headers >= 2
+            or self.quote_markers
+            or (self.signed and (self.greeting or self.headers >= 1))
+        )
+
+
+def _signed(text: str) -> bool:
+    """A sign-off line followed by a short signature that ends the text."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    tail = lines[-(_SIGNATURE_LINES + 1) :]
+    for i, line in enumerate(tail[:-1]):
+        signature = tail[i + 1 :]
+        if (
+            _SIGN_OFF.match(line)
+            and signature[0][:1].isupper()
+            and "?" not in signature[0]
+            and all(len(s) <= _SIGNATURE_LINE_CHARS for s in signature)
+        ):
+            return True
+    return False
 
 
 def email_signals(text: str) -> EmailSignals:
@@ -51,7 +76,7 @@ def email_signals(text: str) -> EmailSignals:
         headers=len(_HEADER.findall(text)),
         quote_markers=bool(_QUOTE_MARKERS.search(text)) or len(_QUOTED_LINE.findall(text)) >= 2,
         greeting=bool(_GREETING.search(text)),
-        sign_off=bool(_SIGN_OFF.search(text)),
+        signed=_signed(text),
     )
 
 

@@ -86,6 +86,7 @@ class RouterInput(TypedDict):
     facts: ChannelFacts
     force_local: bool
     sticky: bool
+    uncertain_input: bool
     question: str
     history: Sequence[BaseMessage]
     thread: Sequence[str]
@@ -182,6 +183,7 @@ class AnswerRouter:
                 texts=texts_to_scan(item),
                 force_local=item["force_local"],
                 sticky=item["sticky"],
+                uncertain_input=item.get("uncertain_input", False),
             )
         )
 

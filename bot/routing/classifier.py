@@ -23,6 +23,8 @@ class RouteRequest:
     force_local: bool = False
     # The conversation was confidential before.
     sticky: bool = False
+    # Some input could not be decoded with confidence (the detector cannot vouch for it).
+    uncertain_input: bool = False
 
 
 class Classifier:
@@ -51,4 +53,5 @@ class Classifier:
             force_local=request.force_local,
             sensitive=self.detector.categories(request.texts),
             sticky=request.sticky,
+            uncertain_input=request.uncertain_input,
         )

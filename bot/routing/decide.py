@@ -46,17 +46,20 @@ def decide(
     force_local: bool = False,
     sensitive: Iterable[str] = (),
     sticky: bool = False,
+    uncertain_input: bool = False,
 ) -> RouteDecision:
     """Route to the closed API only when nothing marks the request confidential.
 
     Nothing in the message text can move a request toward the closed API: the only user
-    input read here is `force_local`, and what the detector found, both of which can only
-    move it the other way.
+    input read here is `force_local`, what the detector found, and whether a file could be
+    decoded with confidence, all of which can only move it the other way.
     """
     reasons = list(confidential_reasons(policy, facts))
     reasons.extend(sensitive_reason(c) for c in sorted(set(sensitive)))
     if sticky:
         reasons.append(Reason.STICKY_THREAD)
+    if uncertain_input:
+        reasons.append(Reason.UNCERTAIN_INPUT)
     if force_local:
         reasons.append(Reason.USER_FORCED_LOCAL)
     if reasons:

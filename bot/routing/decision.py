@@ -27,6 +27,7 @@ class Reason(StrEnum):
     SHARED_CHANNEL = "shared_channel"
     UNKNOWN_CHANNEL = "unknown_channel"
     STICKY_THREAD = "sticky_thread"
+    UNCERTAIN_INPUT = "uncertain_input"
     USER_FORCED_LOCAL = "user_forced_local"
     NO_CLOSED_MODEL = "no_closed_model"
     PUBLIC_CHANNEL = "public_channel"
@@ -43,6 +44,7 @@ REASON_TEXT: dict[str, str] = {
     Reason.SHARED_CHANNEL: "shared channel",
     Reason.UNKNOWN_CHANNEL: "channel type unknown",
     Reason.STICKY_THREAD: "confidential thread",
+    Reason.UNCERTAIN_INPUT: "file encoding uncertain",
     Reason.USER_FORCED_LOCAL: "asked for on-prem",
     Reason.NO_CLOSED_MODEL: "no cloud model configured",
     Reason.PUBLIC_CHANNEL: "public channel",

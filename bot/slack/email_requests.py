@@ -12,7 +12,8 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.customer_email.detect import asks_for_summary, looks_like_email
-from bot.customer_email.parse import ParsedEmail, parse_file, parse_pasted
+from bot.customer_email.parse import EmailReadError, ParsedEmail, parse_pasted
+from bot.customer_email.worker import EmailFileParser
 from bot.slack.files import FileReader, FileReadError, is_email_file
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ def email_in_text(text: str) -> EmailRequest | None:
 class EmailFinder:
     """Looks for the email a Slack message refers to."""
 
-    def __init__(self, files: FileReader) -> None:
+    def __init__(self, files: FileReader, parser: EmailFileParser) -> None:
         self._files = files
+        self._parser = parser
 
     async def from_files(
         self, web: AsyncWebClient, files: Sequence[dict[str, Any]], instruction: str
@@ -71,7 +73,11 @@ class EmailFinder:
             if not is_email_file(file):
                 continue
             name, content = await self._files.read(web, file)
-            return EmailRequest(instruction, parse_file(name, content))
+            try:
+                email = await self._parser.parse_file(name, content)
+            except EmailReadError as exc:
+                raise FileReadError(f"it could not be read safely: {exc}") from None
+            return EmailRequest(instruction, email)
         return None
 
     async def find(

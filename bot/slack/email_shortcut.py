@@ -72,6 +72,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             facts=facts,
             user_id=str((shortcut.get("user") or {}).get("id")),
             text=request.instruction,
+            uncertain_input=request.email.uncertain,
         )
         await answer_in_thread(
             deps, client, question, channel_id=channel_id, thread_ts=thread_ts, email=request.email

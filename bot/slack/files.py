@@ -1,21 +1,30 @@
-"""Reading files shared in Slack (`files:read`): uploaded `.eml` and text files."""
+"""Reading files shared in Slack (`files:read`): uploaded `.eml` and text files.
+
+The bot token travels with every download, so a download goes only over HTTPS to Slack's
+own file host, or to the one origin an operator configured for tests (SLACK_FILE_ORIGIN;
+plain HTTP only on loopback). The size cap is enforced on the bytes actually read, as well
+as on the declared `size` and `Content-Length`; a file is read to its end or refused, never
+cut short in silence.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.file_origins import download_allowed
+
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
+DOWNLOAD_TIMEOUT_S = 30
 EMAIL_EXTENSIONS = (".eml", ".txt", ".text", ".email")
 EMAIL_MIMETYPES = frozenset({"message/rfc822", "text/plain"})
-SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
+_TOO_LARGE = f"the file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB"
 
 
 class FileReadError(Exception):
@@ -29,14 +38,13 @@ def is_email_file(file: dict[str, Any]) -> bool:
 
 
 class FileReader:
-    """Downloads shared files with the bot token, only from Slack's own hosts."""
+    """Downloads shared files with the bot token, only from Slack's own host."""
 
-    def __init__(self, allowed_hosts: frozenset[str]) -> None:
-        # The bot token goes in the request: never send it anywhere but Slack.
-        self._allowed_hosts = SLACK_FILE_HOSTS | allowed_hosts
+    def __init__(self, extra_origin: str | None = None) -> None:
+        self._extra_origin = extra_origin
 
     async def read(self, web: AsyncWebClient, file: dict[str, Any]) -> tuple[str, bytes]:
-        """The file's name and content."""
+        """The file's name and whole content."""
         url = file.get("url_private_download") or file.get("url_private")
         if not url and file.get("id"):
             try:
@@ -49,21 +57,19 @@ class FileReader:
             url = file.get("url_private_download") or file.get("url_private")
         if not url:
             raise FileReadError("the file has no download address")
-        if int(file.get("size") or 0) > MAX_FILE_BYTES:
-            raise FileReadError(f"the file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
-        if urlsplit(str(url)).hostname not in self._allowed_hosts:
-            raise FileReadError("the file is not hosted by Slack")
-        headers = {"Authorization": f"Bearer {web.token}"}
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.get(str(url), headers=headers, allow_redirects=False) as response,
-        ):
-            if response.status != 200:
-                raise FileReadError(f"downloading the file failed (HTTP {response.status})")
-            content = await response.content.read(MAX_FILE_BYTES + 1)
-        if len(content) > MAX_FILE_BYTES:
-            raise FileReadError(f"the file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
+        try:
+            declared = int(file.get("size") or 0)
+        except (TypeError, ValueError):
+            declared = 0
+        if declared > MAX_FILE_BYTES:
+            raise FileReadError(_TOO_LARGE)
+        if not download_allowed(str(url), self._extra_origin):
+            raise FileReadError("the file is not on Slack's file host over HTTPS")
+        try:
+            content = await self._download(str(url), str(web.token))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("file download failed", extra={"error": type(exc).__name__})
+            raise FileReadError("downloading the file failed") from None
         if content.lstrip().lower().startswith((b"<!doctype html", b"<html")) and not str(
             file.get("name", "")
         ).lower().endswith((".html", ".htm")):
@@ -72,3 +78,23 @@ class FileReader:
                 "Slack sent a web page instead of the file (is files:read granted?)"
             )
         return str(file.get("name") or "file"), content
+
+    async def _download(self, url: str, token: str) -> bytes:
+        timeout = aiohttp.ClientTimeout(total=DOWNLOAD_TIMEOUT_S)
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(url, headers=headers, allow_redirects=False) as response,
+        ):
+            if response.status != 200:
+                raise FileReadError(f"downloading the file failed (HTTP {response.status})")
+            if (response.content_length or 0) > MAX_FILE_BYTES:
+                raise FileReadError(_TOO_LARGE)
+            chunks: list[bytes] = []
+            received = 0
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                received += len(chunk)
+                if received > MAX_FILE_BYTES:
+                    raise FileReadError(_TOO_LARGE)
+                chunks.append(chunk)
+            return b"".join(chunks)

@@ -72,6 +72,12 @@ def context_line(answer: Answer) -> str:
     return f"🔒 on-prem · {answer.answered_by or decision.model} · {decision.reason_text()}"
 
 
+def context_block(answer: Answer) -> dict[str, Any]:
+    """The context line under an answer, with any notes about its input beside it."""
+    texts = [context_line(answer), *answer.notes]
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in texts[:10]]}
+
+
 def split_text(text: str, limit: int = SECTION_TEXT_LIMIT) -> list[str]:
     """Split text into pieces of at most `limit` characters, preferring line breaks."""
     pieces: list[str] = []
@@ -101,9 +107,7 @@ def answer_blocks(answer: Answer, *, heading: str | None = None) -> list[dict[st
         last = sections[-1][: SECTION_TEXT_LIMIT - len(TRUNCATION_MARK)]
         sections[-1] = last + TRUNCATION_MARK
     blocks.extend(_section(s) for s in sections)
-    blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": context_line(answer)}]}
-    )
+    blocks.append(context_block(answer))
     return blocks
 
 
@@ -182,7 +186,5 @@ def summary_blocks(answer: Answer) -> list[dict[str, Any]]:
     room = MAX_BLOCKS - len(blocks) - 1
     draft = split_text(quote(safe(summary.reply_draft), limit=12_000), SECTION_TEXT_LIMIT)[:room]
     blocks.extend(_section(part) for part in draft)
-    blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": context_line(answer)}]}
-    )
+    blocks.append(context_block(answer))
     return blocks

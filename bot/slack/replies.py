@@ -179,8 +179,19 @@ async def answer_message_event(
             text=f"I could not read that file: {exc}.",
         )
         return
+    except Exception as exc:  # a parser or network failure is one sentence, never silence
+        reference = error_reference()
+        log.exception(
+            "reading the email failed", extra={"reference": reference, "error": type(exc).__name__}
+        )
+        await web.chat_postMessage(
+            channel=channel_id, thread_ts=reply_thread_ts, text=error_text(reference)
+        )
+        return
     if request is not None:
-        question = replace(question, text=request.instruction)
+        question = replace(
+            question, text=request.instruction, uncertain_input=request.email.uncertain
+        )
     await answer_in_thread(
         deps,
         web,

@@ -9,6 +9,7 @@ that accept at most 5 posts.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import json
@@ -33,6 +34,8 @@ BLOCKS_MAX = 50
 POST_TEXT_MAX = 40_000
 UPDATE_TEXT_MAX = 4000
 RESPONSE_URL_USES = 5
+# Bytes per network write when a file is downloaded.
+DOWNLOAD_CHUNK = 16 * 1024
 
 
 def load(name: str) -> dict[str, Any]:
@@ -323,7 +326,20 @@ class FakeSlack:
         entry = self.files.get(file_id)
         if entry is None:
             return web.Response(status=404, text="not found")
-        return web.Response(body=entry[1], content_type=entry[0]["mimetype"])
+        # As over a real network: the body arrives in pieces, with chunked transfer encoding
+        # (no Content-Length) unless the file says otherwise.
+        response = web.StreamResponse(headers={"Content-Type": entry[0]["mimetype"]})
+        if entry[0].get("_content_length") is not None:
+            response.content_length = int(entry[0]["_content_length"])
+        else:
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        content = entry[1]
+        for start in range(0, len(content), DOWNLOAD_CHUNK):
+            await response.write(content[start : start + DOWNLOAD_CHUNK])
+            await asyncio.sleep(0.001)
+        await response.write_eof()
+        return response
 
     def _users_info(self, params: dict[str, Any]) -> web.Response:
         user = str(params.get("user", ""))
