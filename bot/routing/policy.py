@@ -4,7 +4,6 @@ beyond `load_policy` reading the one file it is given."""
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from bot.routing.sensitive import (
     CustomPattern,
     DetectorConfig,
 )
+from bot.routing.sensitive.linear import LinearPattern, compile_linear
 
 
 class PolicyError(Exception):
@@ -47,11 +47,12 @@ class CustomPatternRule(BaseModel):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
+        compile_linear(value, ignore_case=False)
         return value
+
+    def compiled(self) -> LinearPattern:
+        """The pattern, compiled for RE2."""
+        return compile_linear(self.pattern, ignore_case=self.ignore_case)
 
 
 class SensitiveRules(BaseModel):
@@ -67,12 +68,7 @@ class SensitiveRules(BaseModel):
         enabled = set(DEFAULT_CATEGORIES)
         for category, on in self.categories.items():
             (enabled.add if on else enabled.discard)(category)
-        custom = tuple(
-            CustomPattern(
-                rule.name, re.compile(rule.pattern, re.IGNORECASE if rule.ignore_case else 0)
-            )
-            for rule in self.custom_patterns
-        )
+        custom = tuple(CustomPattern(rule.name, rule.compiled()) for rule in self.custom_patterns)
         return DetectorConfig(categories=frozenset(enabled), custom=custom)
 
 
@@ -134,7 +130,8 @@ def load_policy(path: Path | None, extra_channels: Iterable[str] = ()) -> Policy
             policy = Policy.model_validate(raw or {})
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
             )
             raise PolicyError(f"POLICY_FILE: {path}: {problems}") from None
     return policy.with_channels(extra_channels)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.routing.sensitive.addresses import find_addresses
+from bot.routing.sensitive.linear import LinearPattern
 from bot.routing.sensitive.normalize import normalize
 from bot.routing.sensitive.pii import (
     find_cards,
@@ -56,10 +56,11 @@ _FINDERS: dict[Category, Callable[[str], Iterator[tuple[int, int, str]]]] = {
 
 @dataclass(frozen=True)
 class CustomPattern:
-    """An organisation's own sensitive pattern, e.g. project code names or customer IDs."""
+    """An organisation's own sensitive pattern, e.g. project code names or customer IDs
+    (compiled by RE2, see `linear`)."""
 
     name: str
-    regex: re.Pattern[str]
+    regex: LinearPattern
 
 
 @dataclass(frozen=True)
