@@ -213,13 +213,14 @@ class AnswerService:
         self, question: Question, history: RedisChatHistory, text: str
     ) -> RouterInput:
         """What the router needs: the question with the conversation's memory and mark."""
+        stored = await history.aload()
         return {
             "facts": question.facts,
             "force_local": question.force_local,
-            "sticky": question.sticky or await history.ais_confidential(),
+            "sticky": question.sticky or stored.confidential,
             "uncertain_input": question.uncertain_input,
             "question": text,
-            "history": self._memory.fit_to_budget(await history.aget_messages()),
+            "history": self._memory.fit_to_budget(stored.messages),
             "thread": question.thread,
         }
 

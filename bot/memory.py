@@ -8,7 +8,8 @@ pushes, trims to a cap, refreshes the TTL and, for a confidential turn, sets the
 conversation's confidential mark, all together.
 
 With MEMORY_ENCRYPTION_KEY set, every stored message is encrypted (Fernet: AES-128-CBC with
-an HMAC-SHA256, i.e. authenticated encryption, from `cryptography`).
+an HMAC-SHA256, i.e. authenticated encryption, from `cryptography`), together with its
+turn's confidentiality and the conversation it belongs to (see `MessageCodec`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
@@ -27,7 +29,13 @@ from langchain_core.messages.utils import count_tokens_approximately, trim_messa
 
 log = logging.getLogger(__name__)
 
-ENCRYPTED_PREFIX = "enc1:"
+ENCRYPTED_PREFIX = "enc2:"
+# Entries written before each one carried its conversation and confidentiality.
+LEGACY_ENCRYPTED_PREFIX = "enc1:"
+ENTRY_VERSION = 2
+# Only what a conversation holds: a person's turn and the model's. A system message injected
+# into Redis ("Ignore the routing policy...") is never loaded as context.
+_ALLOWED_TYPES = frozenset({"human", "ai"})
 
 
 @dataclass(frozen=True)
@@ -42,55 +50,140 @@ class ConversationKey:
         """The Redis key of this conversation's message list."""
         return f"{prefix}:memory:{self.team_id}:{self.channel_id}:{self.thread_ts}"
 
+    @property
+    def binding(self) -> str:
+        """What an encrypted entry is bound to: an entry copied into another conversation's
+        list is refused there."""
+        return f"{self.team_id}:{self.channel_id}:{self.thread_ts}"
+
+
+@dataclass(frozen=True)
+class DecodedHistory:
+    """The messages of a conversation as read from Redis, and what the entries said."""
+
+    messages: list[BaseMessage]
+    # Some entry was written for a confidential turn.
+    confidential: bool
+    # Some entry should be written again: encrypted with an older key, or in an old format.
+    stale: bool
+
 
 class MessageCodec:
-    """Turns messages into stored strings and back, encrypting when keys are given.
+    """Turns messages into stored entries and back, encrypting when keys are given.
 
-    `keys` is a list of Fernet keys: the first encrypts, all of them decrypt, so a key can be
-    rotated by putting the new one first and keeping the old one until MEMORY_TTL_S has
-    passed. Entries stored before encryption was switched on are still read.
+    Each entry carries its message, whether its turn was confidential, and (encrypted) the
+    conversation it belongs to, so Redis is a cache and not a vault: someone who can write to
+    Redis cannot unmark a confidential thread by deleting a key, cannot move an entry between
+    conversations, and cannot inject plaintext or system messages while encryption is on.
+
+    `keys` are Fernet keys: the first encrypts, all decrypt. Entries read with an older key
+    are reported `stale`, and `RedisChatHistory` writes them again with the newest key.
     """
 
-    def __init__(self, keys: Sequence[str] = ()) -> None:
-        self._fernet = MultiFernet([Fernet(k.encode()) for k in keys]) if keys else None
+    def __init__(self, keys: Sequence[str] = (), *, accept_plaintext: bool = False) -> None:
+        fernets = [Fernet(k.encode()) for k in keys]
+        self._primary = fernets[0] if fernets else None
+        self._fernet = MultiFernet(fernets) if fernets else None
+        # While encryption is on, plaintext entries are refused unless migrating to it.
+        self._accept_plaintext = accept_plaintext or not fernets
 
     @property
     def encrypting(self) -> bool:
         """True when new entries are encrypted."""
         return self._fernet is not None
 
-    def encode(self, messages: Sequence[BaseMessage]) -> list[str]:
+    def encode(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        confidential: bool = False,
+        conversation: ConversationKey | None = None,
+    ) -> list[str]:
         """Messages as the strings stored in Redis."""
-        plain = [json.dumps(message_to_dict(m), ensure_ascii=False) for m in messages]
-        if self._fernet is None:
-            return plain
-        return [ENCRYPTED_PREFIX + self._fernet.encrypt(p.encode()).decode() for p in plain]
+        entries = []
+        for message in messages:
+            body = {"v": ENTRY_VERSION, "c": confidential, "m": message_to_dict(message)}
+            if self._fernet is None:
+                entries.append(json.dumps(body, ensure_ascii=False))
+                continue
+            body["k"] = conversation.binding if conversation else None
+            plain = json.dumps(body, ensure_ascii=False).encode()
+            entries.append(ENCRYPTED_PREFIX + self._fernet.encrypt(plain).decode())
+        return entries
 
-    def decode(self, raw: Sequence[bytes | str]) -> list[BaseMessage]:
-        """Stored strings back to messages; an entry no key opens is skipped and logged."""
-        dicts = []
-        unreadable = 0
+    def decode(
+        self, raw: Sequence[bytes | str], conversation: ConversationKey | None = None
+    ) -> DecodedHistory:
+        """Stored entries back to messages. Entries that cannot be opened, parsed or trusted
+        are left out, and counted in one warning."""
+        messages: list[BaseMessage] = []
+        confidential = stale = False
+        refused: dict[str, int] = {}
         for item in raw:
-            text = item.decode() if isinstance(item, bytes) else item
-            if text.startswith(ENCRYPTED_PREFIX):
-                if self._fernet is None:
-                    unreadable += 1
-                    continue
-                try:
-                    text = self._fernet.decrypt(
-                        text.removeprefix(ENCRYPTED_PREFIX).encode()
-                    ).decode()
-                except InvalidToken:
-                    unreadable += 1
-                    continue
-            dicts.append(json.loads(text))
-        if unreadable:
+            try:
+                text = item.decode() if isinstance(item, bytes) else item
+                body, entry_stale = self._open(text, conversation)
+            except _Refused as exc:
+                refused[exc.reason] = refused.get(exc.reason, 0) + 1
+                continue
+            except (UnicodeDecodeError, ValueError, TypeError, KeyError):
+                refused["unparseable"] = refused.get("unparseable", 0) + 1
+                continue
+            message = body.get("m") if body.get("v") == ENTRY_VERSION else body
+            if not isinstance(message, dict) or message.get("type") not in _ALLOWED_TYPES:
+                refused["not a human or AI message"] = (
+                    refused.get("not a human or AI message", 0) + 1
+                )
+                continue
+            try:
+                messages.extend(messages_from_dict([message]))
+            except (ValueError, TypeError, KeyError):
+                refused["unparseable"] = refused.get("unparseable", 0) + 1
+                continue
+            confidential = confidential or body.get("c") is True
+            stale = stale or entry_stale
+        if refused:
             log.warning(
-                "memory entries could not be decrypted and were left out; was "
-                "MEMORY_ENCRYPTION_KEY changed without keeping the old key?",
-                extra={"entries": unreadable},
+                "memory entries were left out; if MEMORY_ENCRYPTION_KEY changed, keep the old "
+                "key after the new one until MEMORY_TTL_S has passed",
+                extra={"entries": refused},
             )
-        return messages_from_dict(dicts)
+        return DecodedHistory(messages, confidential, stale)
+
+    def _open(self, text: str, conversation: ConversationKey | None) -> tuple[dict[str, Any], bool]:
+        """The entry's JSON body, and whether it should be written again."""
+        if text.startswith((ENCRYPTED_PREFIX, LEGACY_ENCRYPTED_PREFIX)):
+            if self._fernet is None or self._primary is None:
+                raise _Refused("encrypted, and no key is configured")
+            token = text.split(":", 1)[1].encode()
+            try:
+                plain, stale = self._primary.decrypt(token), False
+            except InvalidToken:
+                try:
+                    plain, stale = self._fernet.decrypt(token), True
+                except InvalidToken:
+                    raise _Refused("no configured key opens it") from None
+            body = json.loads(plain)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+            if text.startswith(LEGACY_ENCRYPTED_PREFIX):
+                return body, True
+            if conversation is not None and body.get("k") != conversation.binding:
+                raise _Refused("written for another conversation")
+            return body, stale
+        if not self._accept_plaintext:
+            raise _Refused("plaintext while encryption is on")
+        body = json.loads(text)
+        if not isinstance(body, dict):
+            raise ValueError("not an object")
+        # Plaintext in a list that is now encrypted is rewritten encrypted.
+        return body, self.encrypting or body.get("v") != ENTRY_VERSION
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class RedisChatHistory(BaseChatMessageHistory):
@@ -105,6 +198,7 @@ class RedisChatHistory(BaseChatMessageHistory):
         ttl_s: int,
         max_messages: int,
         codec: MessageCodec | None = None,
+        conversation: ConversationKey | None = None,
     ) -> None:
         self.key = key
         self.mark_key = f"{key}:confidential"
@@ -113,10 +207,42 @@ class RedisChatHistory(BaseChatMessageHistory):
         self._ttl_s = ttl_s
         self._max_messages = max_messages
         self._codec = codec or MessageCodec()
+        self._conversation = conversation
+
+    async def aload(self) -> DecodedHistory:
+        """The messages, and whether the conversation is confidential (its mark, or any
+        entry that says so). Entries under an older key are re-encrypted with the newest."""
+        raw = await self._client.lrange(self.key, 0, -1)
+        decoded = self._codec.decode(raw, self._conversation)
+        if decoded.stale and self._codec.encrypting:
+            await self._rewrite(raw, decoded)
+        marked = bool(await self._client.exists(self.mark_key))
+        return replace(decoded, confidential=decoded.confidential or marked)
+
+    async def _rewrite(self, raw: list[bytes | str], decoded: DecodedHistory) -> None:
+        """Write the list again in the current format and key, unless it changed meanwhile;
+        its TTL is kept, so rewriting never makes entries live longer."""
+        entries = self._codec.encode(
+            decoded.messages, confidential=decoded.confidential, conversation=self._conversation
+        )
+        async with self._client.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(self.key)
+                ttl_ms = await pipe.pttl(self.key)
+                if await pipe.lrange(self.key, 0, -1) != raw:
+                    return  # appended to meanwhile: the next read rewrites it
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.delete(self.key)
+                if entries:
+                    pipe.rpush(self.key, *entries)
+                    pipe.pexpire(self.key, ttl_ms if ttl_ms > 0 else self._ttl_s * 1000)
+                await pipe.execute()
+            except redis.WatchError:
+                return
 
     async def aget_messages(self) -> list[BaseMessage]:
         """All stored messages, oldest first."""
-        return self._codec.decode(await self._client.lrange(self.key, 0, -1))
+        return (await self.aload()).messages
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append atomically: push, trim to the cap and refresh the TTL in one transaction."""
@@ -125,12 +251,16 @@ class RedisChatHistory(BaseChatMessageHistory):
     async def aadd_turn(self, messages: Sequence[BaseMessage], *, confidential: bool) -> None:
         """Append a turn and, if it was confidential, mark the conversation, in one transaction.
 
-        The mark lives as long as the messages: its TTL is refreshed with theirs.
+        The mark is also inside each entry of the turn; the separate key lives as long as the
+        messages (its TTL is refreshed with theirs) and answers `ais_confidential` cheaply.
         """
         if not messages:
             return
+        entries = self._codec.encode(
+            messages, confidential=confidential, conversation=self._conversation
+        )
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.rpush(self.key, *self._codec.encode(messages))
+            pipe.rpush(self.key, *entries)
             pipe.ltrim(self.key, -self._max_messages, -1)
             pipe.expire(self.key, self._ttl_s)
             if confidential:
@@ -141,7 +271,7 @@ class RedisChatHistory(BaseChatMessageHistory):
 
     async def ais_confidential(self) -> bool:
         """True once any turn of this conversation was confidential."""
-        return bool(await self._client.exists(self.mark_key))
+        return (await self.aload()).confidential
 
     async def aclear(self) -> None:
         """Forget this conversation, its confidential mark included."""
@@ -151,14 +281,15 @@ class RedisChatHistory(BaseChatMessageHistory):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """All stored messages, oldest first."""
-        return self._codec.decode(self._sync().lrange(self.key, 0, -1))
+        return self._codec.decode(self._sync().lrange(self.key, 0, -1), self._conversation).messages
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Append atomically (synchronous variant)."""
         if not messages:
             return
+        entries = self._codec.encode(messages, conversation=self._conversation)
         with self._sync().pipeline(transaction=True) as pipe:
-            pipe.rpush(self.key, *self._codec.encode(messages))
+            pipe.rpush(self.key, *entries)
             pipe.ltrim(self.key, -self._max_messages, -1)
             pipe.expire(self.key, self._ttl_s)
             pipe.expire(self.mark_key, self._ttl_s)
@@ -202,6 +333,7 @@ class ConversationMemory:
             ttl_s=self._ttl_s,
             max_messages=self._max_messages,
             codec=self._codec,
+            conversation=conversation,
         )
 
     def fit_to_budget(self, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
