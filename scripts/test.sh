@@ -8,8 +8,8 @@ ensure_venv dev
 ensure_redis
 
 say "ruff"
-"$VENV/bin/ruff" check bot tests scripts
-"$VENV/bin/ruff" format --check bot tests scripts
+"$VENV/bin/ruff" check bot tests scripts bench
+"$VENV/bin/ruff" format --check bot tests scripts bench
 say "mypy"
 "$VENV/bin/mypy"
 say "pytest"

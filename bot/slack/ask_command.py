@@ -9,6 +9,7 @@ structured summary; the email itself is not echoed into the channel.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -71,7 +72,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             return
         await ack()
         try:
-            email = email_in_text(parsed.question)
+            # Recognising an email and scanning the text are CPU work on up to 40,000
+            # characters: off the event loop, so other requests' acks do not wait.
+            email = await asyncio.to_thread(email_in_text, parsed.question)
             await _answer_in_channel(
                 deps, client, respond, command, parsed.question, parsed.force_local, email
             )
@@ -97,7 +100,7 @@ async def _answer_in_channel(
     user_id = str(command["user_id"])
     facts = await deps.channels.facts(client, channel_id)
     # Decided before anything is posted: what the question holds is never echoed.
-    spans = [] if email is not None else deps.answers.detector.spans(text)
+    spans = [] if email is not None else await asyncio.to_thread(deps.answers.detector.spans, text)
     heading = asked_heading(user_id, text, email, [category for category, _ in spans])
     try:
         posted = await client.chat_postMessage(

@@ -3,6 +3,7 @@ a message, shared as a file, or earlier in the thread."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Sequence
@@ -91,7 +92,7 @@ class EmailFinder:
     ) -> EmailRequest | None:
         """The email in this message, in its files, or (when the message asks for a summary)
         the newest email in the thread. Raises FileReadError when a file cannot be read."""
-        found = email_in_text(text)
+        found = await asyncio.to_thread(email_in_text, text)  # CPU work, off the loop
         if found is not None:
             return found
         found = await self.from_files(web, files, text)
@@ -105,7 +106,7 @@ class EmailFinder:
                 return found
             body = str(message.get("text", ""))
             if not message.get("bot_id") and looks_like_email(body):
-                return EmailRequest(text, parse_pasted(body))
+                return EmailRequest(text, await asyncio.to_thread(parse_pasted, body))
         return None
 
 

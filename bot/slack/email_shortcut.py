@@ -3,6 +3,7 @@ the message it was used on (its text, or its `.eml` / text file), in that messag
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -49,7 +50,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             request = await deps.emails.from_files(client, message.get("files") or [], INSTRUCTION)
             text = str(message.get("text", "")).strip()
             if request is None and text:
-                request = EmailRequest(INSTRUCTION, parse_pasted(text))
+                request = EmailRequest(INSTRUCTION, await asyncio.to_thread(parse_pasted, text))
             if request is None:
                 await respond(
                     response_type="ephemeral",

@@ -10,6 +10,7 @@ and their worst cases are measured by the tests instead.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -26,12 +27,30 @@ class LinearMatch(Protocol):
 class LinearPattern(Protocol):
     """A compiled pattern that finds matches in linear time."""
 
-    def finditer(self, text: str) -> Iterator[LinearMatch]: ...
+    def finditer(
+        self, text: str, pos: int | None = ..., endpos: int | None = ...
+    ) -> Iterator[LinearMatch]: ...
 
 
 # RE2's own memory budget per pattern (its default is 8 MiB); a pattern that needs more to
 # compile is refused rather than run slowly.
 _MAX_MEMORY = 32 * 1024 * 1024
+
+
+def prefer_linear(pattern: re.Pattern[str]) -> re.Pattern[str] | LinearPattern:
+    """The same pattern under RE2 when RE2 can run it, else the `re` pattern as it is.
+
+    For patterns written for `re` by others (detect-secrets' plugins): most compile under RE2
+    and then cannot backtrack whatever the text; the rest (look-arounds) keep `re`, and the
+    detector's tests measure them. RE2's `\\w`, `\\d` and `\\b` are ASCII-only, which suits
+    key and token formats (ASCII by definition), not prose patterns.
+    """
+    if pattern.flags & re.VERBOSE and re.search(r"\s|#", pattern.pattern):
+        return pattern
+    try:
+        return compile_linear(pattern.pattern, ignore_case=bool(pattern.flags & re.IGNORECASE))
+    except ValueError:
+        return pattern
 
 
 def compile_linear(pattern: str, *, ignore_case: bool) -> LinearPattern:

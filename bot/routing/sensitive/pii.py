@@ -13,7 +13,7 @@ import ipaddress
 import re
 from collections.abc import Iterator
 
-from bot.routing.sensitive.checksums import card_number_valid, iban_valid
+from bot.routing.sensitive.checksums import card_number_valid, has_card_prefix, iban_valid
 
 Span = tuple[int, int, str]
 
@@ -50,6 +50,12 @@ _CARD_CANDIDATE = re.compile(r"\d(?<![\d.,/+-]\d)(?:[ -]?\d){11,22}(?![\d-])")
 _PRODUCT_CODE = re.compile(r"(?i)\b(?:sku|ean|upc|gtin|barcode|isbn|article|item)\b[^\n\d]{0,12}$")
 
 
+# Candidate numbers checked per run of digits. Digits spaced one by one ("4 1 1 1 …") make
+# every digit a group start; without a cap, 40 KB of `1 1 1` cost 0.8 s. 64 checks cover
+# every start of a run of 1-4 digit groups before the 23rd digit, where a card must begin.
+_MAX_CARD_CHECKS = 64
+
+
 def find_cards(text: str) -> Iterator[Span]:
     if _digit_count(text) < 12:
         return
@@ -61,11 +67,18 @@ def find_cards(text: str) -> Iterator[Span]:
         digits = [(i, ch) for i, ch in enumerate(raw) if ch.isdigit()]
         starts = [0] + [k for k in range(1, len(digits)) if digits[k][0] - digits[k - 1][0] > 1]
         found = False
+        checks = 0
+        chars = "".join(ch for _, ch in digits)
         for s in starts:
+            if checks >= _MAX_CARD_CHECKS:
+                break
+            if not has_card_prefix(chars[s : s + 4]):
+                continue  # no length from this start can be a card
             for length in (16, 15, 14, 13, 19, 18, 17, 12):
+                checks += 1
                 if s + length > len(digits):
                     continue
-                number = "".join(ch for _, ch in digits[s : s + length])
+                number = chars[s : s + length]
                 end_ok = (
                     s + length == len(digits)
                     or digits[s + length][0] - digits[s + length - 1][0] > 1
@@ -211,12 +224,17 @@ def find_phones(text: str) -> Iterator[Span]:
                 continue
             seen.append((m.start(), m.end()))
             yield m.start(), m.end(), "phone"
+    covered = 0
     for m in _PHONE_WEAK.finditer(text):
         raw = m.group()
         digits = _digit_count(raw)
         if not 7 <= digits <= 13 or (digits > 11 and raw.isdigit()) or _DATE_LIKE.match(raw):
             continue
-        if any(s <= m.start() < e for s, e in seen):
+        # Strong matches come in order of position: skip those that end before this one
+        # (a pointer, not a scan of all of them, which was quadratic on `00 00 00 …`).
+        while covered < len(seen) and seen[covered][1] <= m.start():
+            covered += 1
+        if covered < len(seen) and seen[covered][0] <= m.start():
             continue
         window = text[max(0, m.start() - _CONTEXT_BEFORE) : m.end() + _CONTEXT_AFTER]
         if _PHONE_CONTEXT.search(window):
