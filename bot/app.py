@@ -185,7 +185,10 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
     deps = SlackDeps(
         answers=services.answers,
         channels=ChannelDirectory(
-            services.redis, prefix=settings.redis_prefix, ttl_s=settings.channel_cache_ttl_s
+            services.redis,
+            prefix=settings.redis_prefix,
+            ttl_s=settings.channel_cache_ttl_s,
+            signing_key=settings.cache_signing_key,
         ),
         emails=EmailFinder(FileReader(settings.slack_file_origin), services.email_parser),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 from typing import Annotated
 
@@ -121,6 +123,15 @@ class Settings(BaseSettings):
     def memory_keys(self) -> list[str]:
         """MEMORY_ENCRYPTION_KEY split into its keys, newest first."""
         return _split_keys(self.memory_encryption_key) if self.memory_encryption_key else []
+
+    @property
+    def cache_signing_key(self) -> bytes | None:
+        """A key for authenticating cache entries in Redis, derived from the newest
+        MEMORY_ENCRYPTION_KEY (None without encryption: Redis is then trusted)."""
+        keys = self.memory_keys
+        if not keys:
+            return None
+        return hmac.new(keys[0].encode(), b"hearthbot cache signing", hashlib.sha256).digest()
 
     @field_validator("local_model")
     @classmethod

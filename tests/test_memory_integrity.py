@@ -15,7 +15,7 @@ from langchain_core.messages import HumanMessage, SystemMessage, message_to_dict
 from bot.memory import ConversationKey, MessageCodec
 from tests.conftest import AppFactory, RunningApp, context_line
 from tests.fakes.model_servers import FakeModelServer
-from tests.fakes.slack_api import TEAM_ID, FakeSlack
+from tests.fakes.slack_api import TEAM_ID, FakeSlack, conversation
 from tests.fakes.slack_requests import mention_event
 
 KEY = Fernet.generate_key().decode()
@@ -151,3 +151,22 @@ async def test_plaintext_from_before_encryption_is_read_only_when_migrating(
     assert "41 million" in json.dumps(local_server.requests[-1]["messages"])
     entries = await redis_client.lrange(key, 0, -1)
     assert all(e.startswith(b"enc2:") for e in entries)  # rewritten encrypted
+
+
+async def test_a_forged_channel_cache_entry_cannot_make_a_private_channel_public(
+    make_app: AppFactory,
+    slack: FakeSlack,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    closed_server: FakeModelServer,
+    local_server: FakeModelServer,
+) -> None:
+    slack.channels["C0PRIVATE1"] = conversation("private", "C0PRIVATE1", "deals")
+    app = await make_app(memory_encryption_key=KEY, channel_cache_ttl_s=3600)
+    forged = {"channel_id": "C0PRIVATE1", "kind": "public", "name": "general"}
+    for entry in (json.dumps(forged), "0" * 64 + "|" + json.dumps(forged)):
+        await redis_client.set(f"{redis_prefix}:channel:C0PRIVATE1", entry)
+        await app.sender.event(mention_event("the board approved the merger", "C0PRIVATE1"))
+    posts = await slack.wait_for_posts(2)
+    assert closed_server.requests == []
+    assert all("private channel" in context_line(p) for p in posts)

@@ -7,6 +7,7 @@ caught broadly on purpose: every one of them moves the request on-prem, never of
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from typing import Any
@@ -24,12 +25,46 @@ EVENT_CHANNEL_TYPES = {"im": ChannelKind.IM, "mpim": ChannelKind.MPIM, "group": 
 
 
 class ChannelDirectory:
-    """Looks channels up through the Slack Web API and caches what it learns."""
+    """Looks channels up through the Slack Web API and caches what it learns.
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str, ttl_s: int) -> None:
+    With a `signing_key` (derived from MEMORY_ENCRYPTION_KEY), each cached entry carries an
+    HMAC: someone who can write to Redis cannot make a private channel look public, since an
+    entry that does not verify is ignored and the channel looked up again.
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str,
+        ttl_s: int,
+        signing_key: bytes | None = None,
+    ) -> None:
         self._redis = client
         self._prefix = prefix
         self._ttl_s = ttl_s
+        self._signing_key = signing_key
+
+    def _seal(self, channel_id: str, payload: str) -> str:
+        if self._signing_key is None:
+            return payload
+        mac = hmac.new(self._signing_key, f"{channel_id}\n{payload}".encode(), "sha256")
+        return f"{mac.hexdigest()}|{payload}"
+
+    def _open(self, channel_id: str, stored: bytes | str) -> dict[str, Any] | None:
+        text = stored.decode() if isinstance(stored, bytes) else stored
+        if self._signing_key is not None:
+            mac, _, payload = text.partition("|")
+            expected = self._seal(channel_id, payload).partition("|")[0]
+            if not hmac.compare_digest(mac, expected):
+                log.warning("channel cache entry failed verification; looked up again")
+                return None
+            text = payload
+        try:
+            data = json.loads(text)
+            return data if isinstance(data, dict) else None
+        except ValueError:
+            return None
 
     def _key(self, channel_id: str) -> str:
         # By channel alone: a Slack Connect channel has one ID in every organisation that
@@ -68,8 +103,12 @@ class ChannelDirectory:
         except aioredis.RedisError:
             log.warning("channel cache unavailable", exc_info=True)
             cached = None
-        if cached:
-            return ChannelFacts.from_json(json.loads(cached))
+        data = self._open(channel_id, cached) if cached else None
+        if data is not None:
+            try:
+                return ChannelFacts.from_json(data)
+            except (KeyError, ValueError, TypeError):
+                log.warning("channel cache entry unreadable; looked up again")
         try:
             response = await web.conversations_info(channel=channel_id)
             info = response.get("channel")
@@ -86,7 +125,9 @@ class ChannelDirectory:
         ttl = self._ttl_s if facts.kind is not ChannelKind.UNKNOWN else min(self._ttl_s, 60)
         if ttl > 0:
             try:
-                await self._redis.set(key, json.dumps(facts.to_json()), ex=ttl)
+                await self._redis.set(
+                    key, self._seal(channel_id, json.dumps(facts.to_json())), ex=ttl
+                )
             except aioredis.RedisError:
                 log.warning("channel cache unavailable", exc_info=True)
         return facts
