@@ -40,7 +40,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             event=event,
             body=body,
             bot_user_id=context.bot_user_id,
-            team_id=installation_team(context.team_id, body),
+            team_id=installation_team(context.team_id, body.get("team_id")),
             reply_thread_ts=str(thread_ts) if thread_ts else None,
             memory_thread=str(thread_ts or DM_TOP_LEVEL),
         )

@@ -42,9 +42,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         await ack()
         message = shortcut.get("message") or {}
         channel_id = str((shortcut.get("channel") or {}).get("id"))
-        team_id = installation_team(
-            context.team_id, {"team_id": (shortcut.get("team") or {}).get("id")}
-        )
+        team_id = installation_team(context.team_id, (shortcut.get("team") or {}).get("id"))
         thread_ts = str(message.get("thread_ts") or message.get("ts"))
         try:
             request = await deps.emails.from_files(client, message.get("files") or [], INSTRUCTION)

@@ -36,7 +36,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             event=event,
             body=body,
             bot_user_id=context.bot_user_id,
-            team_id=installation_team(context.team_id, body),
+            team_id=installation_team(context.team_id, body.get("team_id")),
             reply_thread_ts=thread_ts,
             memory_thread=thread_ts,
         )

@@ -37,14 +37,14 @@ class SlackDeps:
     emails: EmailFinder
 
 
-def installation_team(context_team: str | None, body: dict[str, Any]) -> str:
+def installation_team(context_team: str | None, payload_team: object) -> str:
     """The workspace hearthbot is installed in, which names the conversation in memory.
 
     Not `event["team"]`: in a Slack Connect channel that is the *sender's* organisation, so
     two people in one thread would get two memories and two confidential marks. Bolt's
     `context.team_id` comes from the event's authorizations, i.e. the installation.
     """
-    return str(context_team or body.get("team_id") or "")
+    return str(context_team or payload_team or "")
 
 
 def error_reference() -> str:
