@@ -50,9 +50,15 @@ _PREFIX_SETS: tuple[tuple[int, frozenset[str]], ...] = tuple(
 )
 
 
+# Every four-digit start that begins with a prefix: one set lookup for any card number.
+_CARD_STARTS = frozenset(
+    f"{v:04d}" for v in range(10_000) if any(f"{v:04d}"[:n] in p for n, p in _PREFIX_SETS)
+)
+
+
 def has_card_prefix(digits: str) -> bool:
-    """True when the digits start with a card network's prefix (IIN range)."""
-    return any(digits[:n] in prefixes for n, prefixes in _PREFIX_SETS)
+    """True when the digits (at least four) start with a card network's prefix (IIN range)."""
+    return digits[:4] in _CARD_STARTS
 
 
 def card_number_valid(digits: str) -> bool:
