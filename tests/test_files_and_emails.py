@@ -277,3 +277,13 @@ async def test_a_question_with_a_greeting_and_thanks_is_answered_not_summarised(
     (post,) = await slack.wait_for_posts(1)
     assert post["blocks"][0]["type"] == "section"  # an answer, not a summary's header
     assert not any(r.get("response_format") for r in local_server.requests)
+
+
+def test_a_forwarded_message_cannot_carry_the_header_bomb_past_the_limits() -> None:
+    inner = "From: " + "=?utf-8?q?a?= " * 20_000 + "<a@b.example>\r\nSubject: x\r\n\r\nhi\r\n"
+    outer = (
+        "From: a@b.example\r\nSubject: fwd\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: message/rfc822\r\n\r\n" + inner
+    )
+    with pytest.raises(EmailReadError, match="encoded words"):
+        check_limits(outer.encode())

@@ -36,6 +36,8 @@ class EmailLimits:
     header_block_bytes: int = 64 * 1024
     header_bytes: int = 8 * 1024
     encoded_words: int = 200
+    # In the whole file: forwarded messages (message/rfc822 parts) have headers too.
+    encoded_words_in_file: int = 1000
     addresses: int = 200
     comment_parens: int = 100
     parts: int = 100
@@ -63,7 +65,7 @@ def check_limits(raw: bytes, limits: EmailLimits = LIMITS) -> None:
             headers.append(line)
     if any(len(h) > limits.header_bytes for h in headers):
         raise EmailReadError("one of its headers is longer than any real email's")
-    if block.count(b"=?") > limits.encoded_words:
+    if block.count(b"=?") > limits.encoded_words or raw.count(b"=?") > limits.encoded_words_in_file:
         raise EmailReadError("its headers hold too many encoded words")
     if block.count(b"(") > limits.comment_parens:
         raise EmailReadError("its headers hold too many comments")

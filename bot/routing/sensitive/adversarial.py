@@ -15,6 +15,7 @@ TOKENS = (
     "a-", "A ", "1 ", "1-", "1.", "a.", "a@", "sk-", "xox", "://", "a:", ":a", "A1", "0 ",
     "00 ", "+1 ", "(1", "Aa ", "Street ", "born ", "password ", "token is ", "rue ", "Mr ",
     "A. ", "eyJ", "eyJ.", "a://b:", "=?utf-8?q?a?= ", "AKIA", "DE89 ", "4111 ", "12.",
+    "\ufdfa", "\u2152", "\u2487", "\U0001d7cf", "\uff11 ", "\u200b", "\U0001d1c0",
 )  # fmt: skip
 PREFIXES = (
     "", "street 1 ", "born ", "password: ", "Bearer ", "https://u:", "from: ", "Mr ",
@@ -38,4 +39,10 @@ KNOWN_SLOW: dict[str, Callable[[int], str]] = {
     "https://u: + a*n": lambda n: repeated("https://u:", "a", n),
     "a-*n": lambda n: repeated("", "a-", n),
     "born *n": lambda n: repeated("", "born ", n),
+    # Found by a hostile review's fuzzing, and characters that NFKC expanded 4 to 18 times.
+    "password= + 'Aa a://b:1a@'*n": lambda n: repeated("password=", "Aa a://b:1a@", n),
+    "github_pat_ + '::a\\n1'*n": lambda n: repeated("github_pat_", "::a\n1", n),
+    "lives on + U+FDFA*n": lambda n: repeated("lives on ", "\ufdfa", n),
+    "IBAN + U+2487*n": lambda n: repeated("IBAN ", "\u2487", n),
+    "sk-proj- + U+2152*n": lambda n: repeated("sk-proj-", "\u2152", n),
 }
