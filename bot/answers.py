@@ -54,9 +54,9 @@ class Question:
     text: str
     force_local: bool = False
     thread: Sequence[str] = field(default_factory=tuple)
-    # Sensitive text its author wrote privately (a slash command): never published by the
-    # bot, even when the model repeats it.
-    withheld: Sequence[str] = field(default_factory=tuple)
+    # Categories of sensitive data its author wrote privately (in a slash command): no data
+    # of these categories is published by the bot, however the model writes it.
+    withheld: frozenset[str] = frozenset()
     # The Slack thread already holds an on-prem answer (its message metadata says so).
     sticky: bool = False
     # Part of the input (a shared file) could not be decoded with confidence, so the

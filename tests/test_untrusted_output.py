@@ -142,27 +142,60 @@ async def test_a_people_echo_in_the_ask_heading_cannot_ping(
 CARD = "4539 1488 0343 6467"
 
 
+@pytest.mark.parametrize(
+    ("typed", "model_writes"),
+    [
+        (CARD, None),  # the fake model echoes the question as typed
+        (CARD, "The card 4539148803436467 was declined for fraud."),  # reformatted
+        (CARD, "The card 4539-1488-0343-6467 was declined."),
+        (CARD.replace(" ", "\u00a0"), None),  # copied from a PDF: no-break spaces
+        (
+            "４５３９ １４８８ ０３４３ ６４６７",
+            "Card ４５３９ １４８８ ０３４３ ６４６７ declined.",
+        ),
+    ],
+    ids=["echo", "no-spaces", "dashes", "nbsp", "full-width"],
+)
 async def test_ask_never_publishes_sensitive_data_from_its_own_text(
+    typed: str,
+    model_writes: str | None,
     channels: None,
     make_app: AppFactory,
     slack: FakeSlack,
     closed_server: FakeModelServer,
     local_server: FakeModelServer,
 ) -> None:
+    local_server.reply = model_writes
     app = await make_app()
     await app.sender.command(
-        slash_form(f"why was card {CARD} declined?", "C0PUBLIC01", "general", slack.response_url())
+        slash_form(f"why was card {typed} declined?", "C0PUBLIC01", "general", slack.response_url())
     )
     heading, answer = await slack.wait_for_posts(2)
-    assert "4539" not in json.dumps(heading)
+    published = json.dumps([heading, answer], ensure_ascii=False)
+    assert "4539" not in published
+    assert "４５３９" not in published
     assert "confidential question" in heading["text"]
     assert "card number" in heading["text"]
-    # The on-prem model got the question and repeated the number (the fake echoes it), but
-    # the bot did not publish it.
-    assert local_server.saw(CARD)
+    assert local_server.requests  # answered on-prem...
     assert closed_server.requests == []
-    assert "4539" not in json.dumps(answer)
-    assert "[withheld]" in answer["text"]
+    assert "[withheld]" in answer["text"]  # ...and the number it repeated was not published
+
+
+async def test_ask_summarize_never_publishes_the_pasted_emails_sensitive_data(
+    channels: None, make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    local_server.inject = "card 4539148803436467 for jane.miller@acme-retail.example"
+    app = await make_app()
+    await app.sender.command(
+        slash_form(f"summarize {REFUND_EMAIL}\nMy card: {CARD}", "C0PUBLIC01", "general",
+                   slack.response_url())
+    )  # fmt: skip
+    _, summary = await slack.wait_for_posts(2)
+    published = json.dumps(summary)
+    assert summary["blocks"][0]["type"] == "header"
+    assert "4539" not in published
+    assert "jane.miller@acme-retail.example" not in published
+    assert "[withheld]" in published
 
 
 async def test_ask_without_sensitive_data_still_shows_the_question(

@@ -100,8 +100,9 @@ async def _answer_in_channel(
     user_id = str(command["user_id"])
     facts = await deps.channels.facts(client, channel_id)
     # Decided before anything is posted: what the question holds is never echoed.
-    spans = [] if email is not None else await asyncio.to_thread(deps.answers.detector.spans, text)
-    heading = asked_heading(user_id, text, email, [category for category, _ in spans])
+    private_text = email.email.as_prompt_text() if email is not None else text
+    withheld = await asyncio.to_thread(deps.answers.detector.categories, [private_text])
+    heading = asked_heading(user_id, text, email, sorted(withheld))
     try:
         posted = await client.chat_postMessage(
             channel=channel_id, text=heading, unfurl_links=False, unfurl_media=False
@@ -119,7 +120,7 @@ async def _answer_in_channel(
         user_id=user_id,
         text=email.instruction if email else text,
         force_local=force_local,
-        withheld=tuple(value for _, value in spans),
+        withheld=withheld,
     )
     if thread_ts is not None:
         await answer_in_thread(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.answers import Answer, AnswerService, Question
 from bot.customer_email.parse import ParsedEmail
 from bot.memory import ConversationKey
+from bot.routing.sensitive import SensitiveDetector
 from bot.slack.channels import ChannelDirectory
 from bot.slack.command_text import parse_ask_text, strip_mention
 from bot.slack.email_requests import EmailFinder, FileReadError
@@ -24,6 +25,7 @@ from bot.slack.threads import (
     on_prem_metadata,
     thread_lines,
 )
+from bot.slack.withholding import withhold_summary, withhold_text
 
 log = logging.getLogger(__name__)
 
@@ -66,22 +68,23 @@ async def produce(
     """The answer (or the email's summary) and its Block Kit rendering."""
     if email is not None:
         answer = await deps.answers.summarize_email(question, email)
-        return answer, summary_blocks(answer)
-    answer = await deps.answers.answer(question)
+    else:
+        answer = await deps.answers.answer(question)
     if question.withheld:
-        answer = replace(answer, text=withhold(answer.text, question.withheld))
+        answer = await asyncio.to_thread(_withhold, deps.answers.detector, answer, question)
+    if email is not None:
+        return answer, summary_blocks(answer)
     return answer, answer_blocks(answer, heading=heading)
 
 
-WITHHELD_MARK = "[withheld]"
-
-
-def withhold(text: str, values: Sequence[str]) -> str:
-    """`text` without the sensitive values its author did not publish themselves."""
-    for value in sorted(set(values), key=len, reverse=True):
-        if len(value.strip()) >= 4:
-            text = text.replace(value, WITHHELD_MARK)
-    return text
+def _withhold(detector: SensitiveDetector, answer: Answer, question: Question) -> Answer:
+    categories = question.withheld
+    summary = answer.summary
+    return replace(
+        answer,
+        text=withhold_text(detector, answer.text, categories),
+        summary=withhold_summary(detector, summary, categories) if summary else None,
+    )
 
 
 async def answer_in_thread(

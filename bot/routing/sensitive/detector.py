@@ -99,25 +99,25 @@ class SensitiveDetector:
                 found.append(Finding(m.start(), m.end(), f"custom:{custom.name}", custom.name))
         return sorted(found)
 
-    def spans(self, text: str) -> list[tuple[str, str]]:
-        """(category, the sensitive text itself) for every finding, in order of position."""
-        clean = normalize(text)
-        return [(f.category, clean[f.start : f.end]) for f in self.findings(text)]
-
     def categories(self, texts: Iterable[str]) -> frozenset[str]:
         """The categories found anywhere in `texts`."""
         return frozenset(f.category for text in texts for f in self.findings(text))
 
-    def redact(self, text: str) -> str:
-        """`text` with every finding replaced by `[category]`, for DEBUG logs."""
+    def redact(
+        self, text: str, *, only: Iterable[str] | None = None, mark: str | None = None
+    ) -> str:
+        """`text` (normalised) with every finding replaced by `[category]`, or by `mark`; with
+        `only`, just the findings of those categories. For DEBUG logs, and for withholding
+        what a person wrote privately from what the bot publishes."""
+        wanted = None if only is None else frozenset(only)
         clean = normalize(text)
         out: list[str] = []
         position = 0
         for finding in self.findings(text):
-            if finding.start < position:
+            if finding.start < position or (wanted is not None and finding.category not in wanted):
                 continue
             out.append(clean[position : finding.start])
-            out.append(f"[{finding.category}]")
+            out.append(mark or f"[{finding.category}]")
             position = finding.end
         out.append(clean[position:])
         return "".join(out)
