@@ -62,6 +62,8 @@ class Question:
     # Part of the input (a shared file) could not be decoded with confidence, so the
     # detector cannot vouch for it.
     uncertain_input: bool = False
+    # The Slack thread could not be read whole, so its on-prem marks cannot be vouched for.
+    thread_unreadable: bool = False
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,7 @@ class AnswerService:
             "force_local": question.force_local,
             "sticky": question.sticky or stored.confidential,
             "uncertain_input": question.uncertain_input,
+            "thread_unreadable": question.thread_unreadable,
             "question": text,
             "history": self._memory.fit_to_budget(stored.messages),
             "thread": question.thread,

@@ -12,7 +12,8 @@ import redis.asyncio as aioredis
 from tests.conftest import AppFactory, context_line
 from tests.fakes.model_servers import FakeModelServer
 from tests.fakes.slack_api import FakeSlack, conversation
-from tests.fakes.slack_requests import mention_event, new_ts
+from tests.fakes.slack_requests import mention_event, message_action_form, new_ts
+from tests.test_email_summaries import PLAIN_EMAIL
 
 
 def channel_event(event: dict, channel_type: str | None = None) -> dict:
@@ -165,3 +166,70 @@ async def test_one_slack_connect_thread_is_one_conversation(
     await slack.wait_for_posts(2)
     second_request = "\n".join(str(m["content"]) for m in local_server.requests[1]["messages"])
     assert "BLUEFIN" in second_request  # the partner's turn is in the same memory
+
+
+ON_PREM_MARK = {"event_type": "hearthbot_on_prem_answer", "event_payload": {"confidential": True}}
+
+
+def long_thread(root: str, size: int, marked_at: int) -> list[dict]:
+    messages = [{"type": "message", "user": "U0BOB00002", "text": f"m{i}",
+                 "ts": f"{root[:-4]}{i:04d}" if i else root} for i in range(size)]  # fmt: skip
+    messages[marked_at] = {**messages[marked_at], "bot_id": "B0BOTID001", "metadata": ON_PREM_MARK}
+    return messages
+
+
+async def test_a_thread_that_cannot_be_read_routes_on_prem(
+    make_app: AppFactory, slack: FakeSlack, public: str, closed_server: FakeModelServer
+) -> None:
+    app = await make_app()
+    root = "1790003000.000100"
+    slack.threads[(public, root)] = [{"type": "message", "user": "U0B", "text": "x", "ts": root}]
+    slack.replies_errors[(public, root)] = "ratelimited"
+    await app.sender.event(mention_event("and the walk-away price?", public, thread_ts=root))
+    (post,) = await slack.wait_for_posts(1)
+    assert closed_server.requests == []
+    assert "thread could not be read" in context_line(post)
+
+
+async def test_an_on_prem_mark_deep_in_a_long_thread_is_found(
+    make_app: AppFactory, slack: FakeSlack, public: str, closed_server: FakeModelServer
+) -> None:
+    app = await make_app()
+    root = "1790004000.000000"
+    slack.threads[(public, root)] = long_thread(root, 2500, marked_at=2300)
+    await app.sender.event(mention_event("and the walk-away price?", public, thread_ts=root))
+    (post,) = await slack.wait_for_posts(1)
+    assert closed_server.requests == []
+    assert "confidential thread" in context_line(post)
+
+
+async def test_a_thread_longer_than_hearthbot_reads_routes_on_prem(
+    make_app: AppFactory, slack: FakeSlack, public: str, closed_server: FakeModelServer
+) -> None:
+    app = await make_app()
+    root = "1790005000.000000"
+    slack.threads[(public, root)] = long_thread(root, 10_500, marked_at=10_400)
+    await app.sender.event(mention_event("and the walk-away price?", public, thread_ts=root))
+    (post,) = await slack.wait_for_posts(1)
+    assert closed_server.requests == []
+    assert "thread could not be read" in context_line(post)
+
+
+async def test_the_summary_shortcut_respects_the_threads_on_prem_mark(
+    make_app: AppFactory, slack: FakeSlack, public: str, closed_server: FakeModelServer
+) -> None:
+    app = await make_app()
+    root = "1790006000.000100"
+    email = {"type": "message", "user": "U0BOB00002", "text": PLAIN_EMAIL,
+             "ts": "1790006000.000200", "thread_ts": root}  # fmt: skip
+    slack.threads[(public, root)] = [
+        {"type": "message", "user": "U0BOB00002", "text": "deal notes", "ts": root},
+        {"type": "message", "bot_id": "B0BOTID001", "text": "on-prem answer",
+         "ts": "1790006000.000150", "metadata": ON_PREM_MARK},
+        email,
+    ]  # fmt: skip
+    form = message_action_form(email, public, slack.response_url())
+    await app.sender.post(form, "application/x-www-form-urlencoded")
+    (post,) = await slack.wait_for_posts(1)
+    assert closed_server.requests == []
+    assert "confidential thread" in context_line(post)

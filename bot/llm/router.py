@@ -87,6 +87,7 @@ class RouterInput(TypedDict):
     force_local: bool
     sticky: bool
     uncertain_input: bool
+    thread_unreadable: bool
     question: str
     history: Sequence[BaseMessage]
     thread: Sequence[str]
@@ -184,6 +185,7 @@ class AnswerRouter:
                 force_local=item["force_local"],
                 sticky=item["sticky"],
                 uncertain_input=item.get("uncertain_input", False),
+                thread_unreadable=item.get("thread_unreadable", False),
             )
         )
 

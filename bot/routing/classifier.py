@@ -25,6 +25,8 @@ class RouteRequest:
     sticky: bool = False
     # Some input could not be decoded with confidence (the detector cannot vouch for it).
     uncertain_input: bool = False
+    # The Slack thread could not be read whole (its on-prem marks are unknown).
+    thread_unreadable: bool = False
 
 
 class Classifier:
@@ -54,4 +56,5 @@ class Classifier:
             sensitive=self.detector.categories(request.texts),
             sticky=request.sticky,
             uncertain_input=request.uncertain_input,
+            thread_unreadable=request.thread_unreadable,
         )

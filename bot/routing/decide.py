@@ -47,12 +47,13 @@ def decide(
     sensitive: Iterable[str] = (),
     sticky: bool = False,
     uncertain_input: bool = False,
+    thread_unreadable: bool = False,
 ) -> RouteDecision:
     """Route to the closed API only when nothing marks the request confidential.
 
     Nothing in the message text can move a request toward the closed API: the only user
-    input read here is `force_local`, what the detector found, and whether a file could be
-    decoded with confidence, all of which can only move it the other way.
+    input read here is `force_local`, what the detector found, and whether a file or the
+    thread could be read with confidence, all of which can only move it the other way.
     """
     reasons = list(confidential_reasons(policy, facts))
     reasons.extend(sensitive_reason(c) for c in sorted(set(sensitive)))
@@ -60,6 +61,8 @@ def decide(
         reasons.append(Reason.STICKY_THREAD)
     if uncertain_input:
         reasons.append(Reason.UNCERTAIN_INPUT)
+    if thread_unreadable:
+        reasons.append(Reason.THREAD_UNREADABLE)
     if force_local:
         reasons.append(Reason.USER_FORCED_LOCAL)
     if reasons:

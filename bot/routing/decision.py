@@ -28,6 +28,7 @@ class Reason(StrEnum):
     UNKNOWN_CHANNEL = "unknown_channel"
     STICKY_THREAD = "sticky_thread"
     UNCERTAIN_INPUT = "uncertain_input"
+    THREAD_UNREADABLE = "thread_unreadable"
     USER_FORCED_LOCAL = "user_forced_local"
     NO_CLOSED_MODEL = "no_closed_model"
     PUBLIC_CHANNEL = "public_channel"
@@ -45,6 +46,7 @@ REASON_TEXT: dict[str, str] = {
     Reason.UNKNOWN_CHANNEL: "channel type unknown",
     Reason.STICKY_THREAD: "confidential thread",
     Reason.UNCERTAIN_INPUT: "file encoding uncertain",
+    Reason.THREAD_UNREADABLE: "thread could not be read",
     Reason.USER_FORCED_LOCAL: "asked for on-prem",
     Reason.NO_CLOSED_MODEL: "no cloud model configured",
     Reason.PUBLIC_CHANNEL: "public channel",

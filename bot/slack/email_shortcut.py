@@ -21,6 +21,7 @@ from bot.slack.replies import (
     error_text,
     installation_team,
 )
+from bot.slack.threads import fetch_thread
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +67,16 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await respond(response_type="ephemeral", text=error_text(reference))
             return
         facts = await deps.channels.facts(client, channel_id)
+        # The thread may already hold on-prem answers: its marks keep the summary on-prem.
+        thread = await fetch_thread(client, channel_id, thread_ts)
         question = Question(
             conversation=ConversationKey(team_id, channel_id, thread_ts),
             facts=facts,
             user_id=str((shortcut.get("user") or {}).get("id")),
             text=request.instruction,
             uncertain_input=request.email.uncertain,
+            sticky=thread.holds_on_prem_answer,
+            thread_unreadable=not thread.complete,
         )
         await answer_in_thread(
             deps, client, question, channel_id=channel_id, thread_ts=thread_ts, email=request.email

@@ -19,12 +19,7 @@ from bot.slack.channels import ChannelDirectory
 from bot.slack.command_text import parse_ask_text, strip_mention
 from bot.slack.email_requests import EmailFinder, FileReadError
 from bot.slack.formatting import USAGE_TEXT, answer_blocks, notification_text, summary_blocks
-from bot.slack.threads import (
-    fetch_thread_messages,
-    holds_on_prem_answer,
-    on_prem_metadata,
-    thread_lines,
-)
+from bot.slack.threads import SlackThread, fetch_thread, on_prem_metadata, thread_lines
 from bot.slack.withholding import withhold_summary, withhold_text
 
 log = logging.getLogger(__name__)
@@ -153,9 +148,10 @@ async def answer_message_event(
         event=event,
         ext_shared_hint=bool(body.get("is_ext_shared_channel")),
     )
-    thread_messages: list[dict[str, Any]] = []
+    thread = SlackThread([], complete=True)
     if event.get("thread_ts"):
-        thread_messages = await fetch_thread_messages(web, channel_id, str(event["thread_ts"]))
+        thread = await fetch_thread(web, channel_id, str(event["thread_ts"]))
+    thread_messages = thread.messages
     question = Question(
         conversation=ConversationKey(team_id, channel_id, memory_thread),
         facts=facts,
@@ -165,7 +161,8 @@ async def answer_message_event(
         thread=tuple(
             thread_lines(thread_messages, current_ts=str(event["ts"]), bot_user_id=bot_user_id)
         ),
-        sticky=holds_on_prem_answer(thread_messages),
+        sticky=thread.holds_on_prem_answer,
+        thread_unreadable=not thread.complete,
     )
     try:
         request = await deps.emails.find(

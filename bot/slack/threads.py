@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -57,28 +58,51 @@ def thread_lines(
     return lines[-MAX_THREAD_MESSAGES:]
 
 
-async def fetch_thread_messages(
-    web: AsyncWebClient, channel_id: str, thread_ts: str
-) -> list[dict[str, Any]]:
-    """The thread's messages as Slack returns them; an error reading it means none."""
+@dataclass(frozen=True)
+class SlackThread:
+    """A thread's messages as Slack returned them, and whether that is all of them."""
+
+    messages: list[dict[str, Any]]
+    # False when Slack refused or failed, or the thread is longer than hearthbot reads:
+    # its on-prem marks cannot be vouched for, so the request stays on-prem.
+    complete: bool
+
+    @property
+    def holds_on_prem_answer(self) -> bool:
+        """True when a message of the thread carries the on-prem mark."""
+        return holds_on_prem_answer(self.messages)
+
+
+# conversations.replies returns at most 1,000 messages a page; 10 pages cover any thread
+# people keep answering in. A longer one is read as incomplete.
+_PAGE_SIZE = 1000
+_MAX_PAGES = 10
+
+
+async def fetch_thread(web: AsyncWebClient, channel_id: str, thread_ts: str) -> SlackThread:
+    """The thread's messages with their metadata; never raises."""
     messages: list[dict[str, Any]] = []
     cursor: str | None = None
     try:
-        for _ in range(5):  # at most 5 pages of 200
+        for _ in range(_MAX_PAGES):
             response = await web.conversations_replies(
                 channel=channel_id,
                 ts=thread_ts,
-                limit=200,
+                limit=_PAGE_SIZE,
                 cursor=cursor,
                 include_all_metadata=True,
             )
             messages.extend(response.get("messages") or [])
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
             if not response.get("has_more") or not cursor:
-                break
-    except SlackApiError as exc:
+                return SlackThread(messages, complete=True)
         log.warning(
-            "conversations.replies failed; answering without thread context",
-            extra={"channel": channel_id, "slack_error": exc.response.get("error")},
+            "thread longer than hearthbot reads; routed on-prem", extra={"channel": channel_id}
         )
-    return messages
+    except Exception as exc:  # any failure moves the request on-prem, never off it
+        error = exc.response.get("error") if isinstance(exc, SlackApiError) else None
+        log.warning(
+            "conversations.replies failed; routed on-prem, without thread context",
+            extra={"channel": channel_id, "slack_error": error, "error": type(exc).__name__},
+        )
+    return SlackThread(messages, complete=False)

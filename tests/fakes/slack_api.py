@@ -76,6 +76,8 @@ class FakeSlack:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Channels where conversations.info fails with this error.
     info_errors: dict[str, str] = field(default_factory=dict)
+    # Threads where conversations.replies fails with this error.
+    replies_errors: dict[tuple[str, str], str] = field(default_factory=dict)
     # Channels where the bot is not a member (chat.postMessage → not_in_channel).
     not_member: set[str] = field(default_factory=set)
     threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
@@ -198,18 +200,24 @@ class FakeSlack:
         key = (str(params.get("channel")), str(params.get("ts")))
         if key[0] not in self.channels:
             return self._error("channel_not_found")
+        if key in self.replies_errors:
+            return self._error(self.replies_errors[key])
         messages = self.threads.get(key)
         if not messages:
             return self._error("thread_not_found")
-        limit = int(params.get("limit") or 1000)
+        # Pages of at most 1,000 (Slack's maximum), oldest first, with a cursor.
+        limit = min(int(params.get("limit") or 1000), 1000)
+        offset = int(params.get("cursor") or 0)
+        page = messages[offset : offset + limit]
         if str(params.get("include_all_metadata", "")).lower() not in {"1", "true"}:
             # Slack returns message metadata only when asked for it.
-            messages = [{k: v for k, v in m.items() if k != "metadata"} for m in messages]
+            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
+        more = offset + limit < len(messages)
         return self._ok(
             {
-                "messages": messages[:limit],
-                "has_more": False,
-                "response_metadata": {"next_cursor": ""},
+                "messages": page,
+                "has_more": more,
+                "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
             }
         )
 
