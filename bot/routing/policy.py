@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.routing.sensitive import (
     DEFAULT_CATEGORIES,
@@ -17,7 +17,7 @@ from bot.routing.sensitive import (
     CustomPattern,
     DetectorConfig,
 )
-from bot.routing.sensitive.linear import LinearPattern, compile_linear
+from bot.routing.sensitive.custom_patterns import BoundedPattern, compile_bounded
 
 
 class PolicyError(Exception):
@@ -44,15 +44,14 @@ class CustomPatternRule(BaseModel):
     pattern: str
     ignore_case: bool = True
 
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        compile_linear(value, ignore_case=False)
-        return value
+    @model_validator(mode="after")
+    def _compiles(self) -> CustomPatternRule:
+        compile_bounded(self.pattern, ignore_case=self.ignore_case)
+        return self
 
-    def compiled(self) -> LinearPattern:
-        """The pattern, compiled for RE2."""
-        return compile_linear(self.pattern, ignore_case=self.ignore_case)
+    def compiled(self) -> BoundedPattern:
+        """The pattern, compiled with a deadline on every scan."""
+        return compile_bounded(self.pattern, ignore_case=self.ignore_case)
 
 
 class SensitiveRules(BaseModel):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.routing.sensitive.addresses import find_addresses
-from bot.routing.sensitive.linear import LinearPattern
+from bot.routing.sensitive.custom_patterns import BoundedPattern
 from bot.routing.sensitive.normalize import normalize
 from bot.routing.sensitive.pii import (
     find_cards,
@@ -57,10 +57,10 @@ _FINDERS: dict[Category, Callable[[str], Iterator[tuple[int, int, str]]]] = {
 @dataclass(frozen=True)
 class CustomPattern:
     """An organisation's own sensitive pattern, e.g. project code names or customer IDs
-    (compiled by RE2, see `linear`)."""
+    (run with a deadline, see `linear`)."""
 
     name: str
-    regex: LinearPattern
+    regex: BoundedPattern
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,8 @@ class SensitiveDetector:
             for start, end, kind in _FINDERS[category](clean):
                 found.append(Finding(start, end, category.value, kind))
         for custom in self.config.custom:
-            for m in custom.regex.finditer(clean):
-                found.append(Finding(m.start(), m.end(), f"custom:{custom.name}", custom.name))
+            for start, end in custom.regex.spans(clean):
+                found.append(Finding(start, end, f"custom:{custom.name}", custom.name))
         return sorted(found)
 
     def categories(self, texts: Iterable[str]) -> frozenset[str]:

@@ -35,7 +35,7 @@ from detect_secrets.plugins.stripe import StripeDetector
 from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
 from detect_secrets.plugins.twilio import TwilioKeyDetector
 
-from bot.routing.sensitive.linear import prefer_linear
+from bot.routing.sensitive.linear_time import prefer_linear
 
 Span = tuple[int, int, str]
 
