@@ -4,6 +4,7 @@ chat that merely looks like an email. Through the whole app, with Slack's file h
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
 import time
@@ -287,3 +288,49 @@ def test_a_forwarded_message_cannot_carry_the_header_bomb_past_the_limits() -> N
     )
     with pytest.raises(EmailReadError, match="encoded words"):
         check_limits(outer.encode())
+
+
+async def test_every_caller_gets_an_answer_when_workers_run_out_of_memory() -> None:
+    hungry = (
+        "From: a@b.example\r\nSubject: s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n" + "QUFB" * 475_000
+    ).encode()
+    parser = EmailFileParser(memory_bytes=45 * 1024 * 1024)
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *(parser.parse_file("h.eml", hungry) for _ in range(3)),
+                parser.parse_file("m.eml", b"x"),
+                return_exceptions=True,
+            ),
+            timeout=90,
+        )
+    finally:
+        parser.close()
+    assert all(isinstance(r, EmailReadError) for r in results[:3]), results
+    # The small one is either read or refused with a sentence: never left waiting.
+    assert isinstance(results[3], EmailReadError) or results[3].newest == "x"
+
+
+async def test_looking_for_the_email_above_never_stalls_other_requests(
+    public: str, make_app: AppFactory, slack: FakeSlack
+) -> None:
+    root = "1790007000.000100"
+    body = ("ok\n" * 14_000)[:40_000]  # a 40,000-character message of short lines
+    slack.threads[(public, root)] = [
+        {"type": "message", "user": "U0BOB00002", "ts": root, "text": "x"},
+        *({"type": "message", "user": "U0BOB00002", "ts": f"{1_790_007_001 + i}.000100",
+           "thread_ts": root, "text": body} for i in range(300)),
+    ]  # fmt: skip
+    app = await make_app()
+    await app.sender.event(mention_event("summarize the email above", public, thread_ts=root))
+    worst = 0.0
+    deadline = time.monotonic() + 60
+    while not slack.posts and time.monotonic() < deadline:
+        started = time.monotonic()
+        async with app.session.get(f"{app.url}/healthz") as response:
+            await response.read()
+        worst = max(worst, time.monotonic() - started)
+        await asyncio.sleep(0.02)
+    assert slack.posts  # it answered (no email above: it says so, or answers the question)
+    assert worst < 1.0  # seconds; the search on the event loop stalled it for 19 s

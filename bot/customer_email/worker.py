@@ -26,8 +26,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MEMORY_BYTES = 1024 * 1024 * 1024
-# A worker is replaced after this many files, so nothing one file left behind lingers.
-TASKS_PER_WORKER = 200
+# One file per worker process: a parse that came close to the memory cap leaves nothing
+# behind for the next file (a worker reused after one died receiving its next task, and
+# the files queued behind it were never answered). Spawning costs about 0.3 s per file.
+TASKS_PER_WORKER = 1
+# Time for spawning a worker and queueing behind the other one, on top of the parse's own
+# deadline: past it the caller gets its sentence whatever became of the worker.
+_SPAWN_AND_QUEUE_S = 20.0
 
 
 def _cap_memory(limit_bytes: int) -> None:
@@ -55,7 +60,7 @@ class EmailFileParser:
         *,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         memory_bytes: int = DEFAULT_MEMORY_BYTES,
-        workers: int = 1,
+        workers: int = 2,
     ) -> None:
         self._timeout_s = timeout_s
         self._memory_bytes = memory_bytes
@@ -80,10 +85,13 @@ class EmailFileParser:
         pool = await asyncio.to_thread(self._get_pool)  # spawning takes a moment
         future = pool.schedule(_parse_in_worker, args=(name, content), timeout=self._timeout_s)
         try:
-            return await asyncio.wrap_future(future)
+            return await asyncio.wait_for(
+                asyncio.wrap_future(future), self._timeout_s + _SPAWN_AND_QUEUE_S
+            )
         except EmailReadError:
             raise
         except (FutureTimeout, TimeoutError):
+            future.cancel()  # type: ignore[no-untyped-call]
             log.warning("email parse exceeded its deadline; worker replaced")
             raise EmailReadError("it took too long to read; it is not a normal email") from None
         except ProcessExpired as exc:

@@ -98,16 +98,39 @@ class EmailFinder:
         found = await self.from_files(web, files, text)
         if found is not None or not asks_for_summary(text):
             return found
-        for message in reversed(thread):
-            if message.get("ts") == current_ts:
-                continue
-            found = await self.from_files(web, message.get("files") or [], text)
-            if found is not None:
-                return found
-            body = str(message.get("text", ""))
-            if not message.get("bot_id") and looks_like_email(body):
-                return EmailRequest(text, await asyncio.to_thread(parse_pasted, body))
-        return None
+        # Recognising emails is CPU work (up to 60 ms for a 40,000-character message):
+        # the search runs off the event loop, over the newest messages only.
+        message = await asyncio.to_thread(newest_email_message, thread, current_ts)
+        if message is None:
+            return None
+        found = await self.from_files(web, message.get("files") or [], text)
+        if found is not None:
+            return found
+        return EmailRequest(text, await asyncio.to_thread(parse_pasted, str(message["text"])))
+
+
+# How far back in a thread "summarise the email above" looks.
+MAX_THREAD_MESSAGES_SEARCHED = 100
+
+
+def newest_email_message(
+    thread: Sequence[dict[str, Any]], current_ts: str
+) -> dict[str, Any] | None:
+    """The newest earlier message of the thread that shares an email file or is a pasted
+    email (not the bot's own). Pure."""
+    searched = 0
+    for index in range(len(thread) - 1, -1, -1):
+        message: dict[str, Any] = thread[index]
+        if message.get("ts") == current_ts:
+            continue
+        searched += 1
+        if searched > MAX_THREAD_MESSAGES_SEARCHED:
+            return None
+        if any(is_email_file(f) for f in message.get("files") or []):
+            return message
+        if not message.get("bot_id") and looks_like_email(str(message.get("text", ""))):
+            return message
+    return None
 
 
 __all__ = ["EmailFinder", "EmailRequest", "FileReadError", "email_in_text", "summary_command_rest"]
