@@ -121,7 +121,7 @@ async def build_services(settings: Settings) -> Services:
         ttl_s=settings.memory_ttl_s,
         max_messages=settings.memory_max_messages,
         token_budget=settings.memory_token_budget,
-        codec=MessageCodec(settings.memory_keys, accept_plaintext=settings.memory_accept_plaintext),
+        codec=MessageCodec(settings.memory_keys, accept_legacy=settings.memory_accept_legacy),
     )
     audit = AuditLog(
         redis_client, prefix=settings.redis_prefix, max_entries=settings.audit_max_entries

@@ -80,12 +80,14 @@ class MessageCodec:
     are reported `stale`, and `RedisChatHistory` writes them again with the newest key.
     """
 
-    def __init__(self, keys: Sequence[str] = (), *, accept_plaintext: bool = False) -> None:
+    def __init__(self, keys: Sequence[str] = (), *, accept_legacy: bool = False) -> None:
         fernets = [Fernet(k.encode()) for k in keys]
         self._primary = fernets[0] if fernets else None
         self._fernet = MultiFernet(fernets) if fernets else None
-        # While encryption is on, plaintext entries are refused unless migrating to it.
-        self._accept_plaintext = accept_plaintext or not fernets
+        # While encryption is on, entries from before it (plaintext) or from before entries
+        # were bound to their conversation (`enc1:`) are refused unless migrating: an old
+        # token copied from a backup would otherwise open in any conversation, for ever.
+        self._accept_legacy = accept_legacy or not fernets
 
     @property
     def encrypting(self) -> bool:
@@ -167,11 +169,13 @@ class MessageCodec:
             if not isinstance(body, dict):
                 raise ValueError("not an object")
             if text.startswith(LEGACY_ENCRYPTED_PREFIX):
+                if not self._accept_legacy:
+                    raise _Refused("encrypted without its conversation (before this version)")
                 return body, True
             if conversation is not None and body.get("k") != conversation.binding:
                 raise _Refused("written for another conversation")
             return body, stale
-        if not self._accept_plaintext:
+        if not self._accept_legacy:
             raise _Refused("plaintext while encryption is on")
         body = json.loads(text)
         if not isinstance(body, dict):

@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     memory_token_budget: int = Field(default=2000, ge=100)
     # Comma-separated Fernet keys: the first encrypts, all decrypt (for rotation).
     memory_encryption_key: SecretStr | None = None
-    # Read plaintext entries although encryption is on: only while switching it on.
-    memory_accept_plaintext: bool = False
+    # Read entries from before encryption (plaintext) or from before this version (encrypted
+    # without their conversation) although encryption is on: only while migrating.
+    memory_accept_legacy: bool = False
 
     # Audit trail
     audit_max_entries: int = Field(default=100_000, ge=100)

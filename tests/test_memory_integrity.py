@@ -99,10 +99,14 @@ async def test_an_entry_copied_into_another_conversation_is_refused(
     thread = await confidential_turn(app, slack, public)
     stolen = await redis_client.lrange(memory_key(redis_prefix, public, thread), 0, -1)
     other = "1790002000.000100"
+    slack.threads[(public, other)] = [
+        {"type": "message", "user": "U0BOB00002", "text": "hi", "ts": other}
+    ]
     await redis_client.rpush(memory_key(redis_prefix, public, other), *stolen)
     await app.sender.event(mention_event("what is a monad?", public, thread_ts=other))
     await slack.wait_for_posts(2)
-    assert not closed_server.saw("41 million")
+    assert closed_server.saw("what is a monad?")  # a public question, answered by the cloud...
+    assert not closed_server.saw("41 million")  # ...without the stolen entries
 
 
 async def test_keys_rotate_on_read_without_losing_history(
@@ -145,7 +149,7 @@ async def test_plaintext_from_before_encryption_is_read_only_when_migrating(
     await strict.sender.event(mention_event("what was the price?", public, thread_ts=thread))
     await slack.wait_for_posts(2)
     assert "41 million" not in json.dumps(local_server.requests[-1]["messages"])
-    migrating = await make_app(memory_encryption_key=KEY, memory_accept_plaintext=True)
+    migrating = await make_app(memory_encryption_key=KEY, memory_accept_legacy=True)
     await migrating.sender.event(mention_event("the price again?", public, thread_ts=thread))
     await slack.wait_for_posts(3)
     assert "41 million" in json.dumps(local_server.requests[-1]["messages"])
@@ -170,3 +174,27 @@ async def test_a_forged_channel_cache_entry_cannot_make_a_private_channel_public
     posts = await slack.wait_for_posts(2)
     assert closed_server.requests == []
     assert all("private channel" in context_line(p) for p in posts)
+
+
+async def test_an_old_format_encrypted_entry_cannot_be_replayed_into_a_thread(
+    make_app: AppFactory,
+    slack: FakeSlack,
+    public: str,
+    redis_client: aioredis.Redis,
+    redis_prefix: str,
+    closed_server: FakeModelServer,
+) -> None:
+    # An `enc1:` token (no conversation inside) from a backup, pushed into a public thread.
+    old_token = Fernet(KEY.encode()).encrypt(
+        json.dumps(message_to_dict(HumanMessage("the DM said: merger at 41 million"))).encode()
+    )
+    thread = "1790008000.000100"
+    slack.threads[(public, thread)] = [
+        {"type": "message", "user": "U0BOB00002", "text": "hi", "ts": thread}
+    ]
+    await redis_client.rpush(memory_key(redis_prefix, public, thread), b"enc1:" + old_token)
+    app = await make_app(memory_encryption_key=KEY)
+    await app.sender.event(mention_event("what is a monad?", public, thread_ts=thread))
+    await slack.wait_for_posts(1)
+    assert closed_server.requests  # a public question, answered by the cloud...
+    assert not closed_server.saw("41 million")  # ...without the replayed entry
