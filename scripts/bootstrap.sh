@@ -44,9 +44,37 @@ as_root() {
 # ensure_redis [persistent]: with "persistent" (the app), Redis keeps an append-only file in
 # .redis/ so a restart forgets nothing, and refuses writes when full rather than evicting
 # (eviction would drop memory and confidential marks). Tests need neither.
+# Warn when the Redis that answers would forget confidential marks or memory: no
+# persistence, or an eviction policy (a Redis started by the tests is such a one).
+warn_unless_durable() {
+  "$VENV/bin/python" - "$REDIS_URL" <<'PY' || true
+import sys
+
+import redis
+
+try:
+    config = redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).config_get("*")
+except Exception:
+    sys.exit(0)  # a managed Redis may not allow CONFIG: nothing to say
+problems = []
+if config.get("appendonly") != "yes" and not config.get("save"):
+    problems.append("it keeps nothing on disk (appendonly no, save '')")
+if config.get("maxmemory-policy", "noeviction") != "noeviction":
+    problems.append(f"it evicts keys (maxmemory-policy {config['maxmemory-policy']})")
+if problems:
+    print(
+        "==> WARNING: the Redis at REDIS_URL answers, but " + " and ".join(problems) + ": a restart or "
+        "eviction loses memory and cache. Confidential threads stay on-prem through Slack's "
+        "message metadata, but run Redis with --appendonly yes --maxmemory-policy noeviction.",
+        file=sys.stderr,
+    )
+PY
+}
+
 ensure_redis() {
   local mode="${1:-}"
   if redis_answers; then
+    [ "$mode" = persistent ] && warn_unless_durable
     return
   fi
   if ! command -v redis-server >/dev/null 2>&1; then
