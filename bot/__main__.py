@@ -4,4 +4,6 @@ import sys
 
 from bot.cli import main
 
-sys.exit(main())
+# Guarded: the email worker processes are spawned, and must not start the bot again.
+if __name__ == "__main__":
+    sys.exit(main())
