@@ -100,3 +100,14 @@ async def test_the_bot_answers_at_once_with_the_40_second_pattern_configured(
     first, second = await slack.wait_for_posts(2, timeout=10)
     assert any("p0 mentioned" in context_line(p) for p in (first, second))
     assert closed_server.saw(MESSAGE)
+
+
+def test_slow_patterns_cost_a_request_at_most_its_budget(tmp_path: Path) -> None:
+    slow = r"(qw|q)+(qw|q)+z$"  # accepted at start-up, exponential on "qwqw…"
+    detector = detector_for(tmp_path, *[slow] * 20)
+    texts = ["qw" * 3000 + "!"] * 31  # a question and a 30-message thread
+    started = time.monotonic()
+    found = detector.categories(texts)
+    elapsed = time.monotonic() - started
+    assert found == {f"custom:p{i}" for i in range(20)}  # out of time counts as a match
+    assert elapsed < 2.0  # seconds; 20 x 31 x 100 ms = 62 s without a shared budget

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import re
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from bot.routing.sensitive import Category, CustomPattern, DetectorConfig, SensitiveDetector
 from bot.routing.sensitive.checksums import card_number_valid, iban_valid, luhn_valid
+from bot.routing.sensitive.custom_patterns import compile_bounded
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,7 +94,11 @@ def test_names_are_off_by_default_and_can_be_switched_on() -> None:
 
 def test_custom_patterns() -> None:
     config = DetectorConfig(
-        custom=(CustomPattern("codename", re.compile(r"(?i)\bproject (?:falcon|osprey)\b")),)
+        custom=(
+            CustomPattern(
+                "codename", compile_bounded(r"\bproject (?:falcon|osprey)\b", ignore_case=True)
+            ),
+        )
     )
     found = SensitiveDetector(config).categories(["status of Project Falcon?"])
     assert found == {"custom:codename"}

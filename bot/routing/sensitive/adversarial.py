@@ -15,7 +15,8 @@ TOKENS = (
     "a-", "A ", "1 ", "1-", "1.", "a.", "a@", "sk-", "xox", "://", "a:", ":a", "A1", "0 ",
     "00 ", "+1 ", "(1", "Aa ", "Street ", "born ", "password ", "token is ", "rue ", "Mr ",
     "A. ", "eyJ", "eyJ.", "a://b:", "=?utf-8?q?a?= ", "AKIA", "DE89 ", "4111 ", "12.",
-    "\ufdfa", "\u2152", "\u2487", "\U0001d7cf", "\uff11 ", "\u200b", "\U0001d1c0",
+    "\ufdfa", "\u2152", "\u2487", "\U0001d7cf", "\uff11 ", "\u200b", "\U0001d1c0", "\ufb03",
+    "\u248b", "\u2116 ", "\u2161",
 )  # fmt: skip
 PREFIXES = (
     "", "street 1 ", "born ", "password: ", "Bearer ", "https://u:", "from: ", "Mr ",

@@ -25,9 +25,15 @@ log = logging.getLogger(__name__)
 
 # Per pattern, per text scanned. A linear pattern takes microseconds per KB.
 RUN_TIMEOUT_S = 0.1
-# On each adversarial sample at start-up.
-CHECK_TIMEOUT_S = 0.05
-_SAMPLE_CHARS = 4000
+# For all custom patterns over all the texts of one request (question, thread, memory):
+# past it, every pattern not yet run counts as matching, so a slow pattern costs a request
+# at most this much CPU, not patterns x texts x RUN_TIMEOUT_S.
+REQUEST_BUDGET_S = 0.5
+# On each adversarial sample at start-up, of the length of a long Slack message.
+CHECK_TIMEOUT_S = 0.1
+_SAMPLE_CHARS = 20_000
+# Separators of CSV, paths and lists, which the detector's own samples lack.
+_EXTRA_TOKENS = ("a,", "1,", "a;", "a|", "a/", "a\t", "a=1&", "a, ", "1;")
 
 
 @dataclass(frozen=True)
@@ -37,10 +43,12 @@ class BoundedPattern:
     source: str
     compiled: regex.Pattern[str]
 
-    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+    def spans(self, text: str, timeout_s: float = RUN_TIMEOUT_S) -> Iterator[tuple[int, int]]:
         """Where it matches; the whole text when it runs out of time (fail closed)."""
         try:
-            found = [m.span() for m in self.compiled.finditer(text, timeout=RUN_TIMEOUT_S)]
+            if timeout_s <= 0:
+                raise TimeoutError
+            found = [m.span() for m in self.compiled.finditer(text, timeout=timeout_s)]
         except TimeoutError:
             log.warning(
                 "a custom pattern ran out of time; the text is treated as matching it",
@@ -57,7 +65,7 @@ def compile_bounded(pattern: str, *, ignore_case: bool) -> BoundedPattern:
         compiled = regex.compile(pattern, flags | regex.VERSION0)
     except regex.error as exc:
         raise ValueError(f"not a valid regular expression: {exc}") from None
-    for token in TOKENS:
+    for token in (*TOKENS, *_EXTRA_TOKENS):
         sample = repeated("", token, _SAMPLE_CHARS)
         try:
             for _ in compiled.finditer(sample, timeout=CHECK_TIMEOUT_S):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.routing.sensitive.addresses import find_addresses
-from bot.routing.sensitive.custom_patterns import BoundedPattern
+from bot.routing.sensitive.custom_patterns import (
+    REQUEST_BUDGET_S,
+    RUN_TIMEOUT_S,
+    BoundedPattern,
+)
 from bot.routing.sensitive.normalize import normalize
 from bot.routing.sensitive.pii import (
     find_cards,
@@ -87,21 +92,31 @@ class SensitiveDetector:
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = config or DetectorConfig()
 
-    def findings(self, text: str) -> list[Finding]:
-        """Every finding in `text` (after undoing Unicode tricks), in order of position."""
+    def findings(self, text: str, *, custom_deadline: float | None = None) -> list[Finding]:
+        """Every finding in `text` (after undoing Unicode tricks), in order of position.
+
+        Custom patterns share `custom_deadline` (a `time.monotonic()` value) when given.
+        """
         clean = normalize(text)
         found: list[Finding] = []
         for category in self.config.categories:
             for start, end, kind in _FINDERS[category](clean):
                 found.append(Finding(start, end, category.value, kind))
+        if self.config.custom and custom_deadline is None:
+            custom_deadline = time.monotonic() + REQUEST_BUDGET_S
         for custom in self.config.custom:
-            for start, end in custom.regex.spans(clean):
+            assert custom_deadline is not None
+            left = min(RUN_TIMEOUT_S, custom_deadline - time.monotonic())
+            for start, end in custom.regex.spans(clean, left):
                 found.append(Finding(start, end, f"custom:{custom.name}", custom.name))
         return sorted(found)
 
     def categories(self, texts: Iterable[str]) -> frozenset[str]:
-        """The categories found anywhere in `texts`."""
-        return frozenset(f.category for text in texts for f in self.findings(text))
+        """The categories found anywhere in `texts` (custom patterns share one budget)."""
+        deadline = time.monotonic() + REQUEST_BUDGET_S
+        return frozenset(
+            f.category for text in texts for f in self.findings(text, custom_deadline=deadline)
+        )
 
     def redact(
         self, text: str, *, only: Iterable[str] | None = None, mark: str | None = None

@@ -19,17 +19,20 @@ _CONTROLS: dict[int, None] = {
 }
 
 
+# Longest compatibility form taken: ligatures (ﬃ, ﬆ, ĳ), numero (№), Roman numerals (Ⅱ) and
+# digits with a full stop (⒋) fold to two or three letters, and hide what a pattern looks for.
+_MAX_FOLD = 3
+
+
 class _Folding(dict[int, str | None]):
     """`str.translate` table built on demand, one entry per character met: the character's
-    compatibility form (NFKC) when that is a single character (full-width digits and
-    letters, circled and mathematical digits, superscripts), dropped when it is invisible
-    (category Cf: zero-width spaces and joiners, soft hyphens, bidi controls, BOM; a key with
-    one inside looks whole to a reader), and the character itself otherwise.
+    compatibility form (NFKC) when that is at most three characters (full-width digits and
+    letters, circled and mathematical digits, superscripts, ligatures), dropped when it is
+    invisible (category Cf: zero-width spaces and joiners, soft hyphens, bidi controls,
+    BOM; a key with one inside looks whole to a reader), and the character itself otherwise.
 
-    Forms longer than one character are not taken: they hide nothing a pattern looks for,
-    and whole-text NFKC let one character become eighteen (U+FDFA), so 40 KB of text became
-    720 KB to scan. With this table, and NFC (at most three characters for one), the text
-    grows at most threefold, and only for the few characters whose canonical form is longer.
+    Longer forms are not taken: whole-text NFKC let one character become eighteen (U+FDFA),
+    so 40 KB of text became 720 KB to scan. The text now grows at most threefold.
     """
 
     def __missing__(self, code: int) -> str | None:
@@ -39,7 +42,7 @@ class _Folding(dict[int, str | None]):
             folded = None
         else:
             compatible = unicodedata.normalize("NFKC", char)
-            if len(compatible) == 1:
+            if len(compatible) <= _MAX_FOLD:
                 folded = compatible
         self[code] = folded
         return folded
