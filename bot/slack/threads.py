@@ -94,8 +94,10 @@ async def fetch_thread(web: AsyncWebClient, channel_id: str, thread_ts: str) -> 
             )
             messages.extend(response.get("messages") or [])
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-            if not response.get("has_more") or not cursor:
+            if not response.get("has_more"):
                 return SlackThread(messages, complete=True)
+            if not cursor:
+                break  # more messages, and no way to ask for them: incomplete
         log.warning(
             "thread longer than hearthbot reads; routed on-prem", extra={"channel": channel_id}
         )
