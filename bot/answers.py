@@ -57,6 +57,8 @@ class Question:
     # Categories of sensitive data its author wrote privately (in a slash command): no data
     # of these categories is published by the bot, however the model writes it.
     withheld: frozenset[str] = frozenset()
+    # ...and the private values themselves (normalised), matched however they are written.
+    withheld_values: tuple[str, ...] = ()
     # The Slack thread already holds an on-prem answer (its message metadata says so).
     sticky: bool = False
     # Part of the input (a shared file) could not be decoded with confidence, so the

@@ -334,3 +334,24 @@ async def test_looking_for_the_email_above_never_stalls_other_requests(
         await asyncio.sleep(0.02)
     assert slack.posts  # it answered (no email above: it says so, or answers the question)
     assert worst < 1.0  # seconds; the search on the event loop stalled it for 19 s
+
+
+async def test_html_entities_in_a_shared_email_are_read_once(
+    public: str, make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    content = (
+        b"From: Sam <sam@shop.example>\r\nSubject: Template\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n<html><head><title>t</title>"
+        b"<body><p>Please keep the &amp;lt;b&amp;gt; tag literal &amp; escaped.</p></body>"
+    )
+    file = slack.add_file("t.eml", content, "message/rfc822")
+    await app_send(make_app, slack, file)
+    (request,) = [r for r in local_server.requests if r.get("response_format")]
+    prompt = json.dumps(request["messages"])
+    assert "keep the &lt;b&gt; tag literal & escaped" in prompt
+
+
+async def app_send(make_app: AppFactory, slack: FakeSlack, file: dict) -> None:
+    app = await make_app()
+    await app.sender.event(dm_event("summarise this", "D0DMALICE1", files=[file]))
+    await slack.wait_for_posts(1)

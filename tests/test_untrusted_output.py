@@ -153,8 +153,22 @@ CARD = "4539 1488 0343 6467"
             "４５３９ １４８８ ０３４３ ６４６７",
             "Card ４５３９ １４８８ ０３４３ ６４６７ declined.",
         ),
+        (CARD, "Card 4539.1488.0343.6467 declined."),
+        (CARD, "Card 4539_1488_0343_6467 declined."),
+        (CARD, "Card `4539` `1488` `0343` `6467` declined."),
+        (CARD, "Card 4539 1488\n0343 6467 declined."),
     ],
-    ids=["echo", "no-spaces", "dashes", "nbsp", "full-width"],
+    ids=[
+        "echo",
+        "no-spaces",
+        "dashes",
+        "nbsp",
+        "full-width",
+        "dots",
+        "underscores",
+        "code-spans",
+        "line-break",
+    ],
 )
 async def test_ask_never_publishes_sensitive_data_from_its_own_text(
     typed: str,
@@ -179,6 +193,49 @@ async def test_ask_never_publishes_sensitive_data_from_its_own_text(
     assert local_server.requests  # answered on-prem...
     assert closed_server.requests == []
     assert "[withheld]" in answer["text"]  # ...and the number it repeated was not published
+
+
+async def test_ask_withholds_a_password_the_model_repeats_in_prose(
+    channels: None, make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    local_server.reply = "Is hunter2Secret! really your password? Change it."
+    app = await make_app()
+    await app.sender.command(
+        slash_form("my password is hunter2Secret! is it strong?", "C0PUBLIC01", "general",
+                   slack.response_url())
+    )  # fmt: skip
+    _, answer = await slack.wait_for_posts(2)
+    assert "hunter2" not in json.dumps(answer)
+
+
+async def test_a_follow_up_in_the_ask_thread_withholds_too(
+    channels: None, make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    app = await make_app()
+    await app.sender.command(
+        slash_form(f"why was card {CARD} declined?", "C0PUBLIC01", "general", slack.response_url())
+    )
+    heading, _ = await slack.wait_for_posts(2)
+    local_server.reply = f"Your question was: why was card {CARD.replace(' ', '')} declined?"
+    await app.sender.event(
+        mention_event("what exactly did the asker write? quote it", "C0PUBLIC01",
+                      thread_ts=heading["_ts"], user="U0BOB00002")
+    )  # fmt: skip
+    _, _, follow_up = await slack.wait_for_posts(3)
+    assert "4539" not in json.dumps(follow_up)
+    assert "[withheld]" in follow_up["text"]
+
+
+async def test_an_answer_with_nothing_to_withhold_is_published_as_written(
+    channels: None, make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    local_server.reply = "Cards are declined for many reasons — 2⁵ of them, roughly ①."
+    app = await make_app()
+    await app.sender.command(
+        slash_form(f"why was card {CARD} declined?", "C0PUBLIC01", "general", slack.response_url())
+    )
+    _, answer = await slack.wait_for_posts(2)
+    assert "many reasons — 2⁵ of them, roughly ①." in answer["text"]
 
 
 async def test_ask_summarize_never_publishes_the_pasted_emails_sensitive_data(

@@ -84,14 +84,24 @@ class EmailFileParser:
         """The parsed email; EmailReadError (one sentence) for anything that goes wrong."""
         pool = await asyncio.to_thread(self._get_pool)  # spawning takes a moment
         future = pool.schedule(_parse_in_worker, args=(name, content), timeout=self._timeout_s)
-        try:
-            return await asyncio.wait_for(
-                asyncio.wrap_future(future), self._timeout_s + _SPAWN_AND_QUEUE_S
+        wrapped = asyncio.wrap_future(future)
+        # asyncio.wait, not wait_for: the future must not be cancelled before it is asked
+        # whether it ever started.
+        done, _ = await asyncio.wait({wrapped}, timeout=self._timeout_s + _SPAWN_AND_QUEUE_S)
+        if not done:
+            started = future.running()
+            future.cancel()  # type: ignore[no-untyped-call]
+            if started:
+                raise EmailReadError("it took too long to read; it is not a normal email")
+            log.warning("email parse queue full; file refused")
+            raise EmailReadError(
+                "the email reader is busy with other files; please try again in a minute"
             )
+        try:
+            return wrapped.result()
         except EmailReadError:
             raise
         except (FutureTimeout, TimeoutError):
-            future.cancel()  # type: ignore[no-untyped-call]
             log.warning("email parse exceeded its deadline; worker replaced")
             raise EmailReadError("it took too long to read; it is not a normal email") from None
         except ProcessExpired as exc:

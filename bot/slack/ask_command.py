@@ -30,6 +30,7 @@ from bot.slack.formatting import (
     quote,
 )
 from bot.slack.replies import SlackDeps, answer_in_thread, error_reference, error_text, produce
+from bot.slack.threads import withheld_metadata
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +102,16 @@ async def _answer_in_channel(
     facts = await deps.channels.facts(client, channel_id)
     # Decided before anything is posted: what the question holds is never echoed.
     private_text = email.email.as_prompt_text() if email is not None else text
+    values = await asyncio.to_thread(deps.answers.detector.values, private_text)
     withheld = await asyncio.to_thread(deps.answers.detector.categories, [private_text])
     heading = asked_heading(user_id, text, email, sorted(withheld))
     try:
         posted = await client.chat_postMessage(
-            channel=channel_id, text=heading, unfurl_links=False, unfurl_media=False
+            channel=channel_id,
+            text=heading,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata=withheld_metadata(withheld),
         )
         thread_ts = str(posted["ts"])
     except SlackApiError as exc:
@@ -121,6 +127,7 @@ async def _answer_in_channel(
         text=email.instruction if email else text,
         force_local=force_local,
         withheld=withheld,
+        withheld_values=tuple(values),
     )
     if thread_ts is not None:
         await answer_in_thread(

@@ -77,6 +77,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             uncertain_input=request.email.uncertain,
             sticky=thread.holds_on_prem_answer,
             thread_unreadable=not thread.complete,
+            withheld=thread.withheld_categories,
         )
         await answer_in_thread(
             deps, client, question, channel_id=channel_id, thread_ts=thread_ts, email=request.email

@@ -65,7 +65,7 @@ async def produce(
         answer = await deps.answers.summarize_email(question, email)
     else:
         answer = await deps.answers.answer(question)
-    if question.withheld:
+    if question.withheld or question.withheld_values:
         answer = await asyncio.to_thread(_withhold, deps.answers.detector, answer, question)
     if email is not None:
         return answer, summary_blocks(answer)
@@ -73,12 +73,12 @@ async def produce(
 
 
 def _withhold(detector: SensitiveDetector, answer: Answer, question: Question) -> Answer:
-    categories = question.withheld
+    categories, values = question.withheld, question.withheld_values
     summary = answer.summary
     return replace(
         answer,
-        text=withhold_text(detector, answer.text, categories),
-        summary=withhold_summary(detector, summary, categories) if summary else None,
+        text=withhold_text(detector, answer.text, categories, values),
+        summary=withhold_summary(detector, summary, categories, values) if summary else None,
     )
 
 
@@ -163,6 +163,8 @@ async def answer_message_event(
         ),
         sticky=thread.holds_on_prem_answer,
         thread_unreadable=not thread.complete,
+        # An /ask whose text was withheld started this thread: every answer in it is too.
+        withheld=thread.withheld_categories,
     )
     try:
         request = await deps.emails.find(

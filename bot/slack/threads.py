@@ -19,6 +19,29 @@ MAX_THREAD_MESSAGES = 30
 ON_PREM_EVENT_TYPE = "hearthbot_on_prem_answer"
 
 
+# On an /ask heading whose question was not shown: the categories withheld, so that later
+# answers in its thread withhold them too (the memory they draw on holds the question).
+WITHHELD_EVENT_TYPE = "hearthbot_withheld"
+
+
+def withheld_metadata(categories: frozenset[str]) -> dict[str, Any] | None:
+    """The `metadata` for an /ask heading that withheld these categories."""
+    if not categories:
+        return None
+    return {"event_type": WITHHELD_EVENT_TYPE, "event_payload": {"categories": sorted(categories)}}
+
+
+def withheld_in(messages: list[dict[str, Any]]) -> frozenset[str]:
+    """Every category an /ask heading of the thread withheld."""
+    found: set[str] = set()
+    for message in messages:
+        metadata = message.get("metadata")
+        if isinstance(metadata, dict) and metadata.get("event_type") == WITHHELD_EVENT_TYPE:
+            payload = metadata.get("event_payload") or {}
+            found.update(str(c) for c in payload.get("categories") or [] if isinstance(c, str))
+    return frozenset(found)
+
+
 def on_prem_metadata(confidential: bool) -> dict[str, Any] | None:
     """The `metadata` to post with an answer: set on answers that had to stay on-prem."""
     if not confidential:
@@ -71,6 +94,11 @@ class SlackThread:
     def holds_on_prem_answer(self) -> bool:
         """True when a message of the thread carries the on-prem mark."""
         return holds_on_prem_answer(self.messages)
+
+    @property
+    def withheld_categories(self) -> frozenset[str]:
+        """Categories an /ask heading of the thread withheld."""
+        return withheld_in(self.messages)
 
 
 # conversations.replies returns at most 1,000 messages a page; 10 pages cover any thread

@@ -262,6 +262,8 @@ class FakeSlack:
         if params.get("thread_ts"):
             message["thread_ts"] = params["thread_ts"]
             self.threads.setdefault((channel, str(params["thread_ts"])), []).append(message)
+        else:  # a top-level message is the root of the thread people may start under it
+            self.threads.setdefault((channel, ts), []).append(message)
         body: dict[str, Any] = {"channel": channel, "ts": ts, "message": message}
         if len(str(params.get("text", ""))) > POST_TEXT_MAX:
             body["response_metadata"] = {"warnings": ["message_truncated"]}

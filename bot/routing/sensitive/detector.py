@@ -111,6 +111,11 @@ class SensitiveDetector:
                 found.append(Finding(start, end, f"custom:{custom.name}", custom.name))
         return sorted(found)
 
+    def values(self, text: str) -> list[str]:
+        """The sensitive data itself (normalised), for withholding what was written privately."""
+        clean = normalize(text)
+        return [clean[f.start : f.end] for f in self.findings(text)]
+
     def categories(self, texts: Iterable[str]) -> frozenset[str]:
         """The categories found anywhere in `texts` (custom patterns share one budget)."""
         deadline = time.monotonic() + REQUEST_BUDGET_S
@@ -122,17 +127,32 @@ class SensitiveDetector:
         self, text: str, *, only: Iterable[str] | None = None, mark: str | None = None
     ) -> str:
         """`text` (normalised) with every finding replaced by `[category]`, or by `mark`; with
-        `only`, just the findings of those categories. For DEBUG logs, and for withholding
-        what a person wrote privately from what the bot publishes."""
-        wanted = None if only is None else frozenset(only)
+        `only`, just the findings of those categories. For DEBUG logs."""
         clean = normalize(text)
-        out: list[str] = []
-        position = 0
-        for finding in self.findings(text):
-            if finding.start < position or (wanted is not None and finding.category not in wanted):
-                continue
-            out.append(clean[position : finding.start])
-            out.append(mark or f"[{finding.category}]")
-            position = finding.end
-        out.append(clean[position:])
-        return "".join(out)
+        spans = self.spans(clean, only=only)
+        return replace_spans(clean, [(s, e, mark or f"[{c}]") for s, e, c in spans])
+
+    def spans(self, clean: str, *, only: Iterable[str] | None = None) -> list[tuple[int, int, str]]:
+        """(start, end, category) of the findings in already normalised text."""
+        wanted = None if only is None else frozenset(only)
+        return [
+            (f.start, f.end, f.category)
+            for f in self.findings(clean)
+            if wanted is None or f.category in wanted
+        ]
+
+
+def replace_spans(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
+    """`text` with each (start, end) replaced by its string; overlapping spans merge into the
+    first one's replacement."""
+    out: list[str] = []
+    position = 0
+    for start, end, replacement in sorted(spans):
+        if start < position:
+            position = max(position, end)
+            continue
+        out.append(text[position:start])
+        out.append(replacement)
+        position = end
+    out.append(text[position:])
+    return "".join(out)
