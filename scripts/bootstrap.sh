@@ -74,8 +74,10 @@ PY
 ensure_redis() {
   local mode="${1:-}"
   if redis_answers; then
-    [ "$mode" = persistent ] && warn_unless_durable
-    return
+    if [ "$mode" = persistent ]; then
+      warn_unless_durable
+    fi
+    return 0
   fi
   if ! command -v redis-server >/dev/null 2>&1; then
     say "installing redis-server"
