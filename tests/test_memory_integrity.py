@@ -99,9 +99,7 @@ async def test_an_entry_copied_into_another_conversation_is_refused(
     thread = await confidential_turn(app, slack, public)
     stolen = await redis_client.lrange(memory_key(redis_prefix, public, thread), 0, -1)
     other = "1790002000.000100"
-    slack.threads[(public, other)] = [
-        {"type": "message", "user": "U0BOB00002", "text": "hi", "ts": other}
-    ]
+    slack.start_thread(public, other)
     await redis_client.rpush(memory_key(redis_prefix, public, other), *stolen)
     await app.sender.event(mention_event("what is a monad?", public, thread_ts=other))
     await slack.wait_for_posts(2)
@@ -189,9 +187,7 @@ async def test_an_old_format_encrypted_entry_cannot_be_replayed_into_a_thread(
         json.dumps(message_to_dict(HumanMessage("the DM said: merger at 41 million"))).encode()
     )
     thread = "1790008000.000100"
-    slack.threads[(public, thread)] = [
-        {"type": "message", "user": "U0BOB00002", "text": "hi", "ts": thread}
-    ]
+    slack.start_thread(public, thread)
     await redis_client.rpush(memory_key(redis_prefix, public, thread), b"enc1:" + old_token)
     app = await make_app(memory_encryption_key=KEY)
     await app.sender.event(mention_event("what is a monad?", public, thread_ts=thread))

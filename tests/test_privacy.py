@@ -41,9 +41,7 @@ async def test_a_confidential_thread_stays_confidential(
 ) -> None:
     app = await make_app()
     root = "1790000400.000100"
-    slack.threads[(public, root)] = [
-        {"type": "message", "user": "U0BOB00002", "text": "help", "ts": root}
-    ]
+    slack.start_thread(public, root, "help")
     await app.sender.event(mention_event("reset pwd=Winter2026! for me", public, thread_ts=root))
     await slack.wait_for_posts(1)
     await app.sender.event(
@@ -96,9 +94,7 @@ async def test_memory_with_sensitive_content_is_never_replayed_to_the_closed_api
 ) -> None:
     app = await make_app()
     thread = "1790000600.000100"
-    slack.threads[(public, thread)] = [
-        {"type": "message", "user": "U0BOB00002", "text": "hi", "ts": thread}
-    ]
+    slack.start_thread(public, thread)
     # Memory written without the confidential mark (an older version, or a lost mark):
     # the scan of the replayed history still catches it.
     history = app.services.memory.history(ConversationKey(TEAM_ID, public, thread))

@@ -42,9 +42,7 @@ async def test_a_confidential_thread_stays_confidential_after_redis_forgets_it(
 ) -> None:
     app = await make_app()
     root = "1790000700.000100"
-    slack.threads[(public, root)] = [
-        {"type": "message", "user": "U0BOB00002", "text": "deploy notes", "ts": root}
-    ]
+    slack.start_thread(public, root, "deploy notes")
     await app.sender.event(mention_event("--local what is our Q3 margin?", public, thread_ts=root))
     (first,) = await slack.wait_for_posts(1)
     assert first["metadata"] == {
@@ -65,9 +63,7 @@ async def test_a_cloud_answer_carries_no_mark_and_the_thread_stays_public(
 ) -> None:
     app = await make_app()
     root = "1790000800.000100"
-    slack.threads[(public, root)] = [
-        {"type": "message", "user": "U0BOB00002", "text": "hello", "ts": root}
-    ]
+    slack.start_thread(public, root, "hello")
     await app.sender.event(mention_event("what is a monad?", public, thread_ts=root))
     (first,) = await slack.wait_for_posts(1)
     assert "metadata" not in first

@@ -128,6 +128,14 @@ class FakeSlack:
         self.files[file_id] = (obj, content)
         return obj
 
+    def start_thread(
+        self, channel: str, ts: str, text: str = "hi", user: str = "U0BOB00002"
+    ) -> list[dict[str, Any]]:
+        """A thread whose root a person wrote; returns its message list (append to it)."""
+        messages = [{"type": "message", "user": user, "text": text, "ts": ts}]
+        self.threads[(channel, ts)] = messages
+        return messages
+
     # Reading what happened -------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[Call]:
