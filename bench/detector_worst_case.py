@@ -27,9 +27,9 @@ DETECTOR = SensitiveDetector(DetectorConfig(categories=frozenset(Category)))
 def cpu_ms(scan: Callable[[str], object], text: str, runs: int = 3) -> float:
     best = float("inf")
     for _ in range(runs):
-        started = time.process_time()
+        started = time.thread_time()
         scan(text)
-        best = min(best, time.process_time() - started)
+        best = min(best, time.thread_time() - started)
     return best * 1000
 
 
