@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, RunningApp
 from tests.fakes.model_servers import FakeModelServer
 from tests.fakes.slack_api import FakeSlack, conversation
 from tests.fakes.slack_requests import dm_event, mention_event, slash_form
@@ -68,6 +68,11 @@ def channels(slack: FakeSlack) -> None:
     slack.channels["C0PUBLIC01"] = conversation("public", "C0PUBLIC01", "general")
     slack.channels["C0PRIVATE1"] = conversation("private", "C0PRIVATE1", "deals")
     slack.channels["D0DMALICE1"] = conversation("im", "D0DMALICE1")
+
+
+async def ask_in_general(app: RunningApp, slack: FakeSlack, text: str) -> None:
+    """`/ask <text>` in the public #general."""
+    await app.sender.command(slash_form(text, "C0PUBLIC01", "general", slack.response_url()))
 
 
 def model_writing(sequence: str) -> str:
@@ -132,9 +137,7 @@ async def test_a_people_echo_in_the_ask_heading_cannot_ping(
 ) -> None:
     app = await make_app()
     # With "escape channels, users and links" on, Slack sends @channel as <!channel>.
-    await app.sender.command(
-        slash_form("<!channel> what is kubernetes", "C0PUBLIC01", "general", slack.response_url())
-    )
+    await ask_in_general(app, slack, "<!channel> what is kubernetes")
     heading = (await slack.wait_for_posts(1))[0]
     assert live_sequences(heading, allowed=("<@U0ALICE001>",)) == []
 
@@ -181,9 +184,7 @@ async def test_ask_never_publishes_sensitive_data_from_its_own_text(
 ) -> None:
     local_server.reply = model_writes
     app = await make_app()
-    await app.sender.command(
-        slash_form(f"why was card {typed} declined?", "C0PUBLIC01", "general", slack.response_url())
-    )
+    await ask_in_general(app, slack, f"why was card {typed} declined?")
     heading, answer = await slack.wait_for_posts(2)
     published = json.dumps([heading, answer], ensure_ascii=False)
     assert "4539" not in published
@@ -200,10 +201,7 @@ async def test_ask_withholds_a_password_the_model_repeats_in_prose(
 ) -> None:
     local_server.reply = "Is hunter2Secret! really your password? Change it."
     app = await make_app()
-    await app.sender.command(
-        slash_form("my password is hunter2Secret! is it strong?", "C0PUBLIC01", "general",
-                   slack.response_url())
-    )  # fmt: skip
+    await ask_in_general(app, slack, "my password is hunter2Secret! is it strong?")
     _, answer = await slack.wait_for_posts(2)
     assert "hunter2" not in json.dumps(answer)
 
@@ -212,9 +210,7 @@ async def test_a_follow_up_in_the_ask_thread_withholds_too(
     channels: None, make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
 ) -> None:
     app = await make_app()
-    await app.sender.command(
-        slash_form(f"why was card {CARD} declined?", "C0PUBLIC01", "general", slack.response_url())
-    )
+    await ask_in_general(app, slack, f"why was card {CARD} declined?")
     heading, _ = await slack.wait_for_posts(2)
     local_server.reply = f"Your question was: why was card {CARD.replace(' ', '')} declined?"
     await app.sender.event(
@@ -231,9 +227,7 @@ async def test_an_answer_with_nothing_to_withhold_is_published_as_written(
 ) -> None:
     local_server.reply = "Cards are declined for many reasons — 2⁵ of them, roughly ①."
     app = await make_app()
-    await app.sender.command(
-        slash_form(f"why was card {CARD} declined?", "C0PUBLIC01", "general", slack.response_url())
-    )
+    await ask_in_general(app, slack, f"why was card {CARD} declined?")
     _, answer = await slack.wait_for_posts(2)
     assert "many reasons — 2⁵ of them, roughly ①." in answer["text"]
 
@@ -243,10 +237,7 @@ async def test_ask_summarize_never_publishes_the_pasted_emails_sensitive_data(
 ) -> None:
     local_server.inject = "card 4539148803436467 for jane.miller@acme-retail.example"
     app = await make_app()
-    await app.sender.command(
-        slash_form(f"summarize {REFUND_EMAIL}\nMy card: {CARD}", "C0PUBLIC01", "general",
-                   slack.response_url())
-    )  # fmt: skip
+    await ask_in_general(app, slack, f"summarize {REFUND_EMAIL}\nMy card: {CARD}")
     _, summary = await slack.wait_for_posts(2)
     published = json.dumps(summary)
     assert summary["blocks"][0]["type"] == "header"
@@ -259,8 +250,6 @@ async def test_ask_without_sensitive_data_still_shows_the_question(
     channels: None, make_app: AppFactory, slack: FakeSlack
 ) -> None:
     app = await make_app()
-    await app.sender.command(
-        slash_form("what is kubernetes", "C0PUBLIC01", "general", slack.response_url())
-    )
+    await ask_in_general(app, slack, "what is kubernetes")
     heading = (await slack.wait_for_posts(1))[0]
     assert "> what is kubernetes" in heading["text"]
