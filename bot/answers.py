@@ -6,18 +6,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from redis.exceptions import RedisError
 
 from bot.audit import AuditLog, AuditRecord
+from bot.capacity import Busy, Gate, WaitNotice
 from bot.customer_email.parse import MAX_BODY_CHARS, ParsedEmail
 from bot.customer_email.schema import EmailSummary
 from bot.customer_email.summarize import SummaryAttempt, summarize_with
+from bot.llm.context_budget import ContextBudget, TooLong, fit
 from bot.llm.prompts import Prompts
-from bot.llm.router import MODEL_ERRORS, AnswerRouter, LocalModelUnavailable, Piece, RouterInput
+from bot.llm.router import (
+    MODEL_ERRORS,
+    AnswerRouter,
+    LocalModelUnavailable,
+    Piece,
+    RouterEvent,
+    RouterInput,
+    rejected_request,
+)
 from bot.memory import ConversationKey, ConversationMemory, RedisChatHistory
 from bot.routing.channel import ChannelFacts
 from bot.routing.decision import Route, RouteDecision
@@ -30,6 +41,41 @@ LOCAL_UNAVAILABLE_TEXT = (
     "Nothing was sent anywhere else. Please try again in a few minutes."
 )
 EMPTY_ANSWER_TEXT = "(The model returned an empty answer.)"
+MEMORY_UNAVAILABLE_TEXT = (
+    "My memory store is unavailable right now, so I could not tell whether this conversation "
+    "is confidential and did not answer. Nothing was sent anywhere. Please try again in a "
+    "minute."
+)
+MEMORY_NOT_SAVED_NOTE = (
+    "⚠️ My memory store is unavailable: this exchange was not saved, so a follow-up may not "
+    "know about it."
+)
+BUSY_TEXT = (
+    "I am answering too many questions right now to take yours. Nothing was sent anywhere; "
+    "please ask again in a few minutes."
+)
+TOO_LONG_REJECTED_TEXT = (
+    "The on-prem model rejected the request as too long for it. Please ask a shorter question "
+    "(or start a new thread, which carries less context)."
+)
+
+
+def timeout_text(seconds: float) -> str:
+    """What the asker sees when the model did not finish in time."""
+    return (
+        f"The model did not finish answering within {seconds:g} seconds, so I stopped it. "
+        "Please try again, or ask a shorter question."
+    )
+
+
+def too_long_text(error: TooLong) -> str:
+    """What the asker sees when the question alone does not fit the model's context."""
+    return (
+        f"Your question is too long for the on-prem model: it is about {error.tokens:,} tokens "
+        f"and at most {error.budget:,} fit. Nothing was sent anywhere; please shorten it."
+    )
+
+
 TRUNCATED_EMAIL_NOTE = (
     f"⚠️ The email is longer than {MAX_BODY_CHARS:,} characters: only its start was read."
 )
@@ -40,8 +86,40 @@ class Outcome(StrEnum):
 
     ANSWERED = "answered"
     FALLBACK = "fallback"
-    REFUSED = "refused"
+    REFUSED = "refused"  # the on-prem model was unavailable; nothing sent elsewhere
+    TIMEOUT = "timeout"  # the model did not finish within MODEL_TIMEOUT_S
+    BUSY = "busy"  # the line for the route was full
+    TOO_LONG = "too_long"  # the request did not fit the model's context
+    UNAVAILABLE = "unavailable"  # the memory store (Redis) was unavailable
+    UNDELIVERED = "undelivered"  # answered, but Slack would not take the answer
     ERROR = "error"
+
+
+class AnswerFailed(Exception):
+    """An unexpected failure while answering, already in the audit trail (see __cause__)."""
+
+
+class CannotAnswer(Exception):
+    """A request that ended before any model saw it, with the sentence to tell the asker."""
+
+    def __init__(self, text: str, outcome: Outcome) -> None:
+        super().__init__(outcome.value)
+        self.text = text
+        self.outcome = outcome
+
+
+@dataclass(frozen=True)
+class AnswerLimits:
+    """Load and size limits: the deadline of a whole answer, a gate per route, the context."""
+
+    deadline_s: float
+    local: Gate
+    closed: Gate
+    context: ContextBudget
+
+    def gate(self, route: Route) -> Gate:
+        """The gate of a route."""
+        return self.closed if route is Route.CLOSED else self.local
 
 
 @dataclass(frozen=True)
@@ -92,63 +170,113 @@ class AnswerService:
         audit: AuditLog,
         detector: SensitiveDetector,
         prompts: Prompts,
+        limits: AnswerLimits,
     ) -> None:
         self._router = router
         self._memory = memory
         self._audit = audit
         self._detector = detector
         self._prompts = prompts
+        self.limits = limits
 
     @property
     def detector(self) -> SensitiveDetector:
         """The sensitive-content detector the router uses."""
         return self._detector
 
-    async def answer(self, question: Question) -> Answer:
-        """Answer a question; a local-model outage becomes a refusal, never a cloud call."""
+    @property
+    def audit(self) -> AuditLog:
+        """Where every request's outcome is recorded."""
+        return self._audit
+
+    async def answer(self, question: Question, on_wait: WaitNotice | None = None) -> Answer:
+        """Answer a question; a local-model outage becomes a refusal, never a cloud call.
+
+        Raises `CannotAnswer` (with the sentence for the asker) when the memory store is
+        unavailable or the question is too long; `on_wait` is awaited if the request has to
+        wait in line for its route.
+        """
         started = time.monotonic()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("question", extra={"text": self._detector.redact(question.text)})
         history = self._memory.history(question.conversation)
-        request = await self._router_input(question, history, question.text)
-        decision: RouteDecision | None = None
+        request = await self._router_input(question, history, question.text, started)
+        stream = self._router.astream(request)
         pieces: list[Piece] = []
         try:
-            async for event in self._router.astream(request):
-                if isinstance(event, RouteDecision):
-                    decision = event
-                else:
-                    pieces.append(event)
-        except LocalModelUnavailable as exc:
-            assert decision is not None  # the decision is always the first event
-            log.warning(
-                "local model unavailable; refused without sending elsewhere",
-                extra={"error": type(exc.__cause__).__name__},
-            )
-            answer = Answer(LOCAL_UNAVAILABLE_TEXT, decision, Outcome.REFUSED, None)
-            await self._record(question, answer, started, pieces)
-            return answer
-        except Exception:
-            if decision is not None:
-                failed = Answer("", decision, Outcome.ERROR, None)
-                await self._record(question, failed, started, pieces)
-            raise
-        assert decision is not None
+            try:
+                first = await anext(stream)
+            except Exception as exc:
+                await self.record_failure(question, Outcome.ERROR, "routing_failed", started)
+                raise AnswerFailed(type(exc).__name__) from exc
+            assert isinstance(first, RouteDecision)  # the decision is always the first event
+            decision = first
+            try:
+                failed = await self._stream_answer(stream, decision, pieces, on_wait)
+            except Exception as exc:
+                await self._record(
+                    question, Answer("", decision, Outcome.ERROR, None), started, pieces
+                )
+                raise AnswerFailed(type(exc).__name__) from exc
+        finally:
+            await _close(stream)
+        if failed is not None:
+            await self._record(question, failed, started, pieces)
+            return failed
         text = "".join(p.text for p in pieces).strip() or EMPTY_ANSWER_TEXT
         fell_back = any(p.fallback for p in pieces)
         answered_by = next((p.model for p in reversed(pieces)), decision.model)
-        await history.aadd_turn(
-            [HumanMessage(question.text), AIMessage(text)], confidential=decision.confidential
+        notes = await self._remember(
+            history, [HumanMessage(question.text), AIMessage(text)], decision.confidential
         )
         answer = Answer(
-            text, decision, Outcome.FALLBACK if fell_back else Outcome.ANSWERED, answered_by
+            text,
+            decision,
+            Outcome.FALLBACK if fell_back else Outcome.ANSWERED,
+            answered_by,
+            notes=notes,
         )
         if log.isEnabledFor(logging.DEBUG):
             log.debug("answer", extra={"text": self._detector.redact(text)})
         await self._record(question, answer, started, pieces)
         return answer
 
-    async def summarize_email(self, question: Question, email: ParsedEmail) -> Answer:
+    async def _stream_answer(
+        self,
+        stream: AsyncIterator[RouterEvent],
+        decision: RouteDecision,
+        pieces: list[Piece],
+        on_wait: WaitNotice | None,
+    ) -> Answer | None:
+        """Collect the answer's pieces within the route's gate and the deadline; an answer
+        that says why there is none when the model failed, None when it answered."""
+        deadline = self.limits.deadline_s
+        try:
+            async with self.limits.gate(decision.route).slot(on_wait):
+                async with asyncio.timeout(deadline):
+                    async for event in stream:
+                        if isinstance(event, Piece):
+                            pieces.append(event)
+        except Busy:
+            log.warning("line full; request turned away", extra={"route": decision.route.value})
+            return Answer(BUSY_TEXT, decision, Outcome.BUSY, None)
+        except TimeoutError:
+            log.warning("model did not finish in time", extra={"deadline_s": deadline})
+            return Answer(timeout_text(deadline), decision, Outcome.TIMEOUT, None)
+        except LocalModelUnavailable as exc:
+            if rejected_request(exc.__cause__):
+                log.warning("on-prem model rejected the request (too long?)")
+                return Answer(TOO_LONG_REJECTED_TEXT, decision, Outcome.TOO_LONG, None)
+            log.warning(
+                "local model unavailable; refused without sending elsewhere",
+                extra={"error": type(exc.__cause__).__name__},
+            )
+            return Answer(LOCAL_UNAVAILABLE_TEXT, decision, Outcome.REFUSED, None)
+        return None
+
+    async def summarize_email(
+        self, question: Question, email: ParsedEmail, on_wait: WaitNotice | None = None
+    ) -> Answer:
         """Summarise a customer email (structured, with a reply draft), routed like a question.
 
         The email is scanned with everything else, so in practice it routes local; the
@@ -158,48 +286,38 @@ class AnswerService:
         history = self._memory.history(question.conversation)
         email_text = email.as_prompt_text()
         request_text = f"{question.text}\n\n[customer email]\n{email_text}".strip()
-        request = await self._router_input(question, history, request_text)
+        request = await self._router_input(question, history, request_text, started)
         # Scanning a long email is CPU work: off the event loop, as the router does it.
-        decision = await asyncio.to_thread(self._router.classify, dict(request))
-        attempt: SummaryAttempt | None = None
-        answered_by: str | None = None
-        fell_back = False
         try:
-            choices = self._router.choices(decision)
-            for choice in choices:
-                try:
-                    attempt = await summarize_with(
-                        choice.model,
-                        choice.provider,
-                        self._prompts,
-                        email_text=email_text,
-                        instruction=question.text,
-                        context=request["history"],
-                    )
-                except MODEL_ERRORS:
-                    if choice is not choices[-1]:
-                        log.warning("closed model failed on a summary; trying on-prem")
-                        continue
-                    if decision.route is Route.LOCAL:
-                        log.warning("local model unavailable; refused without sending elsewhere")
-                        refused = Answer(LOCAL_UNAVAILABLE_TEXT, decision, Outcome.REFUSED, None)
-                        await self._record(question, refused, started, ())
-                        return refused
-                    raise
-                answered_by, fell_back = choice.label, choice.fallback
-                break
-        except Exception:
+            decision = await asyncio.to_thread(self._router.classify, dict(request))
+        except Exception as exc:
+            await self.record_failure(question, Outcome.ERROR, "routing_failed", started)
+            raise AnswerFailed(type(exc).__name__) from exc
+        deadline = self.limits.deadline_s
+        try:
+            async with self.limits.gate(decision.route).slot(on_wait):
+                async with asyncio.timeout(deadline):
+                    outcome = await self._summarize(question, decision, email_text, request)
+        except Busy:
+            outcome = Answer(BUSY_TEXT, decision, Outcome.BUSY, None)
+        except TimeoutError:
+            log.warning("model did not finish a summary in time", extra={"deadline_s": deadline})
+            outcome = Answer(timeout_text(deadline), decision, Outcome.TIMEOUT, None)
+        except Exception as exc:
             await self._record(question, Answer("", decision, Outcome.ERROR, None), started, ())
-            raise
-        assert attempt is not None
+            raise AnswerFailed(type(exc).__name__) from exc
+        if isinstance(outcome, Answer):
+            await self._record(question, outcome, started, ())
+            return outcome
+        attempt, answered_by, fell_back = outcome
         if attempt.summary is not None:
             text = attempt.summary.as_text()
         else:
             text = (attempt.plain_text or EMPTY_ANSWER_TEXT) + (
                 "\n(The model did not return a structured summary; this is its plain summary.)"
             )
-        await history.aadd_turn(
-            [HumanMessage(request_text), AIMessage(text)], confidential=decision.confidential
+        notes = await self._remember(
+            history, [HumanMessage(request_text), AIMessage(text)], decision.confidential
         )
         answer = Answer(
             text,
@@ -207,27 +325,117 @@ class AnswerService:
             Outcome.FALLBACK if fell_back else Outcome.ANSWERED,
             answered_by,
             summary=attempt.summary,
-            notes=(TRUNCATED_EMAIL_NOTE,) if email.truncated else (),
+            notes=((TRUNCATED_EMAIL_NOTE,) if email.truncated else ()) + notes,
         )
         usage = [Piece("", answered_by or "", False, attempt.input_tokens, attempt.output_tokens)]
         await self._record(question, answer, started, usage)
         return answer
 
+    async def _summarize(
+        self, question: Question, decision: RouteDecision, email_text: str, request: RouterInput
+    ) -> Answer | tuple[SummaryAttempt, str, bool]:
+        """The summary from the first model the decision allows that gives one; a refusal
+        when the on-prem model is unavailable for a confidential email."""
+        choices = self._router.choices(decision)
+        for choice in choices:
+            try:
+                attempt = await summarize_with(
+                    choice.model,
+                    choice.provider,
+                    self._prompts,
+                    email_text=email_text,
+                    instruction=question.text,
+                    context=request["history"],
+                )
+            except MODEL_ERRORS as exc:
+                if choice is not choices[-1]:
+                    log.warning("closed model failed on a summary; trying on-prem")
+                    continue
+                if decision.route is Route.LOCAL:
+                    if rejected_request(exc):
+                        log.warning("on-prem model rejected the summary request (too long?)")
+                        return Answer(TOO_LONG_REJECTED_TEXT, decision, Outcome.TOO_LONG, None)
+                    log.warning("local model unavailable; refused without sending elsewhere")
+                    return Answer(LOCAL_UNAVAILABLE_TEXT, decision, Outcome.REFUSED, None)
+                raise
+            return attempt, choice.label, choice.fallback
+        raise AssertionError("a decision always allows at least one model")
+
+    async def _remember(
+        self, history: RedisChatHistory, turn: list[BaseMessage], confidential: bool
+    ) -> tuple[str, ...]:
+        """Store a turn; when the memory store fails the answer is still given, with a note.
+
+        The thread's confidential mark also lives in the answer's Slack metadata, so a
+        follow-up stays on-prem although the memory missed this turn.
+        """
+        try:
+            await history.aadd_turn(turn, confidential=confidential)
+        except RedisError as exc:
+            log.warning(
+                "memory store unavailable; turn not saved", extra={"error": type(exc).__name__}
+            )
+            return (MEMORY_NOT_SAVED_NOTE,)
+        return ()
+
     async def _router_input(
-        self, question: Question, history: RedisChatHistory, text: str
+        self, question: Question, history: RedisChatHistory, text: str, started: float
     ) -> RouterInput:
-        """What the router needs: the question with the conversation's memory and mark."""
-        stored = await history.aload()
+        """What the router needs: the question with the conversation's memory and mark,
+        fitted into the model's context. Raises `CannotAnswer` when that is impossible."""
+        try:
+            stored = await history.aload()
+        except RedisError as exc:
+            log.warning(
+                "memory store unavailable; not answered", extra={"error": type(exc).__name__}
+            )
+            await self.record_failure(question, Outcome.UNAVAILABLE, "memory_unavailable", started)
+            raise CannotAnswer(MEMORY_UNAVAILABLE_TEXT, Outcome.UNAVAILABLE) from exc
+        try:
+            fitted = fit(
+                self.limits.context,
+                text,
+                question.thread,
+                self._memory.fit_to_budget(stored.messages),
+            )
+        except TooLong as exc:
+            await self.record_failure(question, Outcome.TOO_LONG, "question_too_long", started)
+            raise CannotAnswer(too_long_text(exc), Outcome.TOO_LONG) from exc
+        if fitted.dropped_thread_lines or fitted.dropped_messages:
+            log.info(
+                "context fitted to the model",
+                extra={
+                    "dropped_thread_lines": fitted.dropped_thread_lines,
+                    "dropped_messages": fitted.dropped_messages,
+                },
+            )
         return {
             "facts": question.facts,
             "force_local": question.force_local,
+            # The whole thread counts for stickiness and scanning, not only what fits.
             "sticky": question.sticky or stored.confidential,
             "uncertain_input": question.uncertain_input,
             "thread_unreadable": question.thread_unreadable,
             "question": text,
-            "history": self._memory.fit_to_budget(stored.messages),
-            "thread": question.thread,
+            "history": list(fitted.history),
+            "thread": fitted.thread,
         }
+
+    async def record_failure(
+        self, question: Question, outcome: Outcome, reason: str, started: float
+    ) -> None:
+        """An audit record for a request that ended before (or without) a route decision."""
+        await self._audit.record(
+            failure_record(
+                team=question.conversation.team_id,
+                channel=question.conversation.channel_id,
+                thread=question.conversation.thread_ts,
+                user=question.user_id,
+                outcome=outcome,
+                reason=reason,
+                started=started,
+            )
+        )
 
     async def _record(
         self, question: Question, answer: Answer, started: float, pieces: Sequence[Piece]
@@ -250,3 +458,35 @@ class AnswerService:
                 output_tokens=sum(outputs) if outputs else None,
             )
         )
+
+
+def failure_record(
+    *,
+    team: str,
+    channel: str,
+    thread: str,
+    user: str,
+    outcome: Outcome,
+    reason: str,
+    started: float,
+) -> AuditRecord:
+    """The audit record of a request no model answered: route `none`, the reason why."""
+    return AuditRecord(
+        team=team,
+        channel=channel,
+        thread=thread,
+        user=user,
+        route="none",
+        reasons=(reason,),
+        model="-",
+        answered_by=None,
+        outcome=outcome.value,
+        latency_ms=round((time.monotonic() - started) * 1000),
+    )
+
+
+async def _close(stream: AsyncIterator[RouterEvent]) -> None:
+    """Close a router stream early (after a timeout or an error), so its HTTP call ends."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

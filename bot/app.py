@@ -10,20 +10,26 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 
 from bot import health
-from bot.answers import AnswerService
+from bot.answers import AnswerLimits, AnswerService
 from bot.audit import AuditLog
+from bot.capacity import Gate
 from bot.customer_email.worker import EmailFileParser
+from bot.in_flight import InFlight
+from bot.llm.context_budget import ContextBudget
 from bot.llm.embedded import EmbeddedModelServer
 from bot.llm.models import build_closed_model, build_local_model
 from bot.llm.prompts import Prompts
 from bot.llm.router import AnswerRouter
 from bot.llm.safety import disable_prompt_uploads
 from bot.memory import ConversationMemory, MessageCodec
+from bot.redis_client import open_redis
 from bot.routing.classifier import Classifier
 from bot.routing.policy import load_policy
 from bot.routing.sensitive import SensitiveDetector
@@ -31,9 +37,12 @@ from bot.settings import ConfigError, Settings
 from bot.slack import register
 from bot.slack.channels import ChannelDirectory
 from bot.slack.dedup import EventDeduplicator
+from bot.slack.delivery import ReplyGuard
 from bot.slack.email_requests import EmailFinder
 from bot.slack.files import FileReader
 from bot.slack.replies import SlackDeps
+from bot.slack.request_body import MAX_BODY_BYTES, BadBody, decode_body, parse_body
+from bot.slack.web_clients import web_client
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,7 @@ class Services:
     checks: dict[str, health.Check]
     embedded: EmbeddedModelServer | None = None
     email_parser: EmailFileParser = field(default_factory=EmailFileParser)
+    in_flight: InFlight = field(default_factory=InFlight)
     _http: Any = field(default=None, repr=False)
 
     async def aclose(self) -> None:
@@ -99,7 +109,7 @@ async def build_services(settings: Settings) -> Services:
         local_key = settings.local_api_key.get_secret_value() if settings.local_api_key else None
     local_model = build_local_model(settings, local_url, local_key)
     # Opened once the model has started, so a model that fails to start leaves nothing open.
-    redis_client = aioredis.Redis.from_url(settings.redis_url)
+    redis_client = open_redis(settings)
     closed_spec = settings.closed
     closed_model = build_closed_model(settings)
 
@@ -130,13 +140,13 @@ async def build_services(settings: Settings) -> Services:
     local_probe = health.probe_for(
         "ollama" if local_spec.provider == "ollama" else "openai", local_url, local_key
     )
+    # Readiness is what answering needs: Redis and the on-prem model. The closed API is
+    # not probed: it is optional for answering (public questions fall back on-prem) and a
+    # probe would spend its key on every check.
     checks: dict[str, health.Check] = {
         "redis": lambda: health.check_redis(redis_client),
         "local_model": lambda: health.check_http(http, local_probe),
     }
-    if closed_spec is not None:
-        closed_probe = _closed_probe(settings)
-        checks["closed_model"] = lambda: health.check_http(http, closed_probe)
     return Services(
         settings=settings,
         redis=redis_client,
@@ -144,34 +154,49 @@ async def build_services(settings: Settings) -> Services:
         router=router,
         memory=memory,
         audit=audit,
-        answers=AnswerService(router, memory, audit, classifier.detector, prompts),
+        answers=AnswerService(
+            router, memory, audit, classifier.detector, prompts, answer_limits(settings, prompts)
+        ),
         checks=checks,
         embedded=embedded,
         _http=http,
     )
 
 
-def _closed_probe(settings: Settings) -> health.ModelProbe:
-    spec = settings.closed
-    assert spec is not None
-    if spec.provider == "anthropic":
-        key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-        return health.probe_for(
-            "anthropic", settings.anthropic_base_url or "https://api.anthropic.com", key
-        )
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    return health.probe_for("openai", settings.openai_base_url or "https://api.openai.com/v1", key)
+def answer_limits(settings: Settings, prompts: Prompts) -> AnswerLimits:
+    """The deadline, the gate per route and the context budget, from the settings."""
+    return AnswerLimits(
+        deadline_s=settings.model_timeout_s,
+        local=Gate(settings.max_in_flight_local, settings.max_queued),
+        closed=Gate(settings.max_in_flight_closed, settings.max_queued),
+        context=ContextBudget(
+            window=settings.context_tokens,
+            answer_tokens=settings.max_answer_tokens,
+            # Answers and email summaries share the budget: reserve for the longer prompts.
+            fixed_text=prompts.answer_system + prompts.thread_context + prompts.email_summary,
+            memory_tokens=settings.memory_token_budget,
+        ),
+    )
 
 
-def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
-    """The Bolt app, with signature verification on (Bolt's default) and every listener."""
+def build_bolt_app(
+    settings: Settings, services: Services, *, socket_mode: bool = False
+) -> AsyncApp:
+    """The Bolt app, with signature verification on (Bolt's default) and every listener.
+
+    Over HTTP a signing secret is required: without one every request would be refused
+    (or, worse, nothing could be verified).
+    """
     if settings.slack_bot_token is None:
         raise ConfigError("SLACK_BOT_TOKEN: required to serve Slack")
-    if settings.slack_signing_secret is None and settings.slack_app_token is None:
-        raise ConfigError("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN)")
-    client = AsyncWebClient(
-        token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
-    )
+    if socket_mode and settings.slack_app_token is None:
+        raise ConfigError("SLACK_APP_TOKEN: required for Socket Mode")
+    if not socket_mode and settings.slack_signing_secret is None:
+        raise ConfigError(
+            "SLACK_SIGNING_SECRET: required to serve Slack over HTTP (or use Socket Mode "
+            "with SLACK_APP_TOKEN)"
+        )
+    client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     app = AsyncApp(
         client=client,
         signing_secret=(
@@ -191,6 +216,7 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
             signing_key=settings.cache_signing_key,
         ),
         emails=EmailFinder(FileReader(settings.slack_file_origin), services.email_parser),
+        guard=ReplyGuard(services.audit, services.in_flight),
     )
     dedup = EventDeduplicator(
         services.redis, prefix=settings.redis_prefix, ttl_s=settings.dedup_ttl_s
@@ -201,24 +227,54 @@ def build_bolt_app(settings: Settings, services: Services) -> AsyncApp:
 
 def build_web_app(services: Services, bolt_app: AsyncApp | None) -> web.Application:
     """`POST /slack/events` (when serving Slack over HTTP), `GET /healthz` and `GET /readyz`."""
-    app = web.Application()
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:
         results = await health.run_checks(services.checks)
-        failing = {name: result for name, result in results.items() if result != "ok"}
-        if failing:
-            return web.json_response({"status": "unavailable", "failing": failing}, status=503)
-        return web.json_response({"status": "ok", "checks": results})
+        failing = sorted(name for name, result in results.items() if result != "ok")
+        for name in failing:
+            # The details (which may name hosts and errors) go to the log, not the caller.
+            log.warning("readiness check failed", extra={"check": name, "error": results[name]})
+        checks = {name: "ok" if result == "ok" else "failing" for name, result in results.items()}
+        draining = services.in_flight.draining
+        if failing or draining:
+            status = "stopping" if draining else "unavailable"
+            return web.json_response({"status": status, "checks": checks}, status=503)
+        return web.json_response({"status": "ok", "checks": checks})
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     if bolt_app is not None:
+        secret = services.settings.slack_signing_secret
+        verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
         async def slack_events(request: web.Request) -> web.Response:
-            bolt_request = await to_bolt_request(request)
+            try:
+                body = decode_body(await request.read())
+                if verifier is not None and not verifier.is_valid(
+                    body,
+                    request.headers.get("X-Slack-Request-Timestamp"),
+                    request.headers.get("X-Slack-Signature"),
+                ):
+                    # Bolt would refuse it too; refused here before its body is parsed.
+                    log.warning("request with an invalid signature refused")
+                    return web.Response(status=401, text="invalid signature")
+                parsed = parse_body(body, request.content_type)
+            except BadBody as exc:
+                log.warning("malformed request refused", extra={"reason": str(exc)})
+                return web.Response(status=400, text=f"bad request: {exc}")
+            bolt_request = AsyncBoltRequest(
+                body=body,
+                query=request.query_string,
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+            if bolt_request.body != parsed:
+                # Bolt misread a form that mentions "payload" (see `parse_body`).
+                bolt_request.body = parsed
+                bolt_request.context = build_async_context(AsyncBoltContext({}), parsed)
             bolt_response = await bolt_app.async_dispatch(bolt_request)
             return await to_aiohttp_response(bolt_response)
 

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # Redis
     redis_url: str = "redis://localhost:6379/0"
     redis_prefix: str = "hearthbot"
+    # A blocking pool: beyond this many connections a command waits (up to the timeout)
+    # for one to be free instead of failing.
+    redis_max_connections: int = Field(default=50, ge=1, le=10_000)
+    redis_pool_timeout_s: float = Field(default=10.0, gt=0)
+    # Per command: a Redis that stops answering is an outage, not a hang.
+    redis_socket_timeout_s: float = Field(default=5.0, gt=0)
 
     # Models
     local_model: str = "embedded"
@@ -65,7 +71,11 @@ class Settings(BaseSettings):
     embedded_model_path: Path | None = None
     embedded_context_tokens: int = Field(default=4096, ge=512)
     embedded_parallel: int = Field(default=2, ge=1, le=64)
+    # The whole answer, streamed or not, must arrive within this many seconds.
     model_timeout_s: float = Field(default=60.0, gt=0)
+    # The context window the on-prem model serves (the embedded model's is
+    # EMBEDDED_CONTEXT_TOKENS); question, thread and memory are fitted into it.
+    local_context_tokens: int = Field(default=8192, ge=512)
     max_answer_tokens: int = Field(default=512, ge=16)
 
     # Routing
@@ -88,6 +98,14 @@ class Settings(BaseSettings):
 
     # Slack event de-duplication
     dedup_ttl_s: int = Field(default=3600, ge=60)
+
+    # Load: answers computed at once per route; more wait in line, up to `max_queued`
+    # per route, and beyond that are told to ask again.
+    max_in_flight_local: int = Field(default=4, ge=1, le=1000)
+    max_in_flight_closed: int = Field(default=32, ge=1, le=1000)
+    max_queued: int = Field(default=500, ge=0, le=100_000)
+    # SIGTERM: answers in progress get this long to finish before the process exits.
+    shutdown_grace_s: float = Field(default=30.0, ge=0)
 
     log_level: str = "INFO"
 
@@ -189,6 +207,13 @@ class Settings(BaseSettings):
         if self.local.provider == "ollama":
             return self.local_base_url or OLLAMA_DEFAULT_URL
         return self.local_base_url
+
+    @property
+    def context_tokens(self) -> int:
+        """The on-prem model's context window, which every request is fitted into."""
+        if self.local.provider == "embedded":
+            return self.embedded_context_tokens
+        return self.local_context_tokens
 
     def resolved_policy_file(self) -> Path | None:
         """POLICY_FILE, or `policy.yaml` in the working directory when that exists."""

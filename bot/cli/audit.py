@@ -9,9 +9,8 @@ import time
 from dataclasses import asdict
 from typing import TextIO
 
-import redis.asyncio as aioredis
-
 from bot.audit import AuditLog, AuditRecord, summarize
+from bot.redis_client import open_redis
 from bot.settings import ConfigError, Settings
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -38,7 +37,7 @@ def format_record(r: AuditRecord) -> str:
 
 async def audit(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
     """Run `audit tail` or `audit stats`."""
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = open_redis(settings)
     log = AuditLog(client, prefix=settings.redis_prefix, max_entries=settings.audit_max_entries)
     try:
         if args.audit_command == "tail":

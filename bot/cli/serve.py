@@ -27,11 +27,12 @@ def socket_mode(args: argparse.Namespace, settings: Settings) -> bool:
 
 
 async def serve(settings: Settings, *, socket_mode: bool) -> int:
-    """Run until SIGINT or SIGTERM."""
+    """Run until SIGINT or SIGTERM, then shut down gracefully: stop taking requests, let the
+    answers in progress finish (up to SHUTDOWN_GRACE_S), close Redis and the model."""
     services = await build_services(settings)
     runner: web.AppRunner | None = None
     try:
-        bolt_app = build_bolt_app(settings, services)
+        bolt_app = build_bolt_app(settings, services, socket_mode=socket_mode)
         web_app = build_web_app(services, None if socket_mode else bolt_app)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
@@ -49,17 +50,21 @@ async def serve(settings: Settings, *, socket_mode: bool) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        handler = None
         if socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             assert settings.slack_app_token is not None
             handler = AsyncSocketModeHandler(bolt_app, settings.slack_app_token.get_secret_value())
             await handler.connect_async()  # type: ignore[no-untyped-call]
-            await stop.wait()
+        await stop.wait()
+        log.info("hearthbot stopping", extra={"in_flight": len(services.in_flight)})
+        # No new requests: Slack sends them to another replica, or retries them later.
+        if handler is not None:
             await handler.close_async()  # type: ignore[no-untyped-call]
-        else:
-            await stop.wait()
-        log.info("hearthbot stopping")
+        await site.stop()
+        cut_off = await services.in_flight.drain(settings.shutdown_grace_s)
+        log.info("hearthbot stopped", extra={"cut_off": cut_off})
         return 0
     finally:
         if runner is not None:

@@ -58,6 +58,18 @@ def _provider_errors() -> tuple[type[BaseException], ...]:
 
 MODEL_ERRORS = _provider_errors()
 
+# What a model server answers to a request it will not take as it is (too long, mostly):
+# telling it apart from an outage lets the asker know that asking again will not help.
+_REJECTED_STATUSES = frozenset({400, 413, 422})
+
+
+def rejected_request(error: BaseException | None) -> bool:
+    """True when a model client's error is the server refusing this request, not an outage."""
+    status = getattr(error, "status_code", None)
+    if status is None and isinstance(error, httpx.HTTPStatusError):
+        status = error.response.status_code
+    return status in _REJECTED_STATUSES
+
 
 @dataclass(frozen=True)
 class Piece:

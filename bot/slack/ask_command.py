@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -22,14 +22,10 @@ from bot.answers import Question
 from bot.memory import ConversationKey
 from bot.routing.decision import describe_categories
 from bot.slack.command_text import parse_ask_text
+from bot.slack.delivery import Asker, Reply
 from bot.slack.email_requests import EmailRequest, email_in_text, summary_command_rest
-from bot.slack.formatting import (
-    USAGE_TEXT,
-    inert_user_text,
-    notification_text,
-    quote,
-)
-from bot.slack.replies import SlackDeps, answer_in_thread, error_reference, error_text, produce
+from bot.slack.formatting import USAGE_TEXT, inert_user_text, quote
+from bot.slack.replies import SlackDeps, answer_in_thread
 from bot.slack.threads import withheld_metadata
 
 log = logging.getLogger(__name__)
@@ -60,9 +56,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     """Handle `/ask`."""
 
     @app.command("/ask")
-    async def on_ask(
-        ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
-    ) -> None:
+    async def on_ask(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
         parsed = parse_ask_text(str(command.get("text", "")))
         rest = summary_command_rest(parsed.question)
         if rest is not None and not rest.strip():
@@ -72,30 +66,32 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await ack(text=USAGE_TEXT)
             return
         await ack()
-        try:
+        channel_id = str(command["channel_id"])
+        reply = Reply(client, channel_id, response_url=command.get("response_url"))
+        asker = Asker(
+            str(command["team_id"]),
+            channel_id,
+            f"command-{command.get('trigger_id')}",
+            str(command["user_id"]),
+        )
+        async with deps.guard.watch(reply, asker, "/ask"):
             # Recognising an email and scanning the text are CPU work on up to 40,000
             # characters: off the event loop, so other requests' acks do not wait.
             email = await asyncio.to_thread(email_in_text, parsed.question)
             await _answer_in_channel(
-                deps, client, respond, command, parsed.question, parsed.force_local, email
+                deps, reply, command, parsed.question, parsed.force_local, email
             )
-        except Exception as exc:
-            reference = error_reference()
-            log.exception(
-                "/ask failed", extra={"reference": reference, "error": type(exc).__name__}
-            )
-            await respond(response_type="ephemeral", text=error_text(reference))
 
 
 async def _answer_in_channel(
     deps: SlackDeps,
-    client: AsyncWebClient,
-    respond: AsyncRespond,
+    reply: Reply,
     command: dict[str, Any],
     text: str,
     force_local: bool,
     email: EmailRequest | None,
 ) -> None:
+    client = reply.web
     team_id = str(command["team_id"])
     channel_id = str(command["channel_id"])
     user_id = str(command["user_id"])
@@ -113,13 +109,15 @@ async def _answer_in_channel(
             unfurl_media=False,
             metadata=withheld_metadata(withheld),
         )
-        thread_ts = str(posted["ts"])
+        reply.thread_ts = str(posted["ts"])
     except SlackApiError as exc:
         if exc.response.get("error") not in CANNOT_POST:
             raise
-        thread_ts = None
+        # A DM between two people, or a channel the bot is not in: the response URL posts
+        # the heading and the answer together.
+        reply.via_response_url = True
     # Where there is no thread to continue in, each command is its own conversation.
-    conversation_thread = thread_ts or f"command-{command.get('trigger_id')}"
+    conversation_thread = reply.thread_ts or f"command-{command.get('trigger_id')}"
     question = Question(
         conversation=ConversationKey(team_id, channel_id, conversation_thread),
         facts=facts,
@@ -129,17 +127,10 @@ async def _answer_in_channel(
         withheld=withheld,
         withheld_values=tuple(values),
     )
-    if thread_ts is not None:
-        await answer_in_thread(
-            deps,
-            client,
-            question,
-            channel_id=channel_id,
-            thread_ts=thread_ts,
-            email=email.email if email else None,
-        )
-        return
-    answer, blocks = await produce(
-        deps, question, email=email.email if email else None, heading=heading
+    await answer_in_thread(
+        deps,
+        reply,
+        question,
+        heading=heading if reply.via_response_url else None,
+        email=email.email if email else None,
     )
-    await respond(response_type="in_channel", text=notification_text(answer), blocks=blocks)

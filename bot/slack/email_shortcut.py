@@ -7,20 +7,15 @@ import asyncio
 import logging
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import Question
 from bot.customer_email.parse import parse_pasted
 from bot.memory import ConversationKey
-from bot.slack.email_requests import EmailRequest, FileReadError
-from bot.slack.replies import (
-    SlackDeps,
-    answer_in_thread,
-    error_reference,
-    error_text,
-    installation_team,
-)
+from bot.slack.delivery import Asker, Reply
+from bot.slack.email_requests import EmailRequest
+from bot.slack.replies import SlackDeps, answer_in_thread, installation_team
 from bot.slack.threads import fetch_thread
 
 log = logging.getLogger(__name__)
@@ -37,7 +32,6 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         ack: AsyncAck,
         shortcut: dict[str, Any],
         client: AsyncWebClient,
-        respond: AsyncRespond,
         context: AsyncBoltContext,
     ) -> None:
         await ack()
@@ -45,40 +39,34 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         channel_id = str((shortcut.get("channel") or {}).get("id"))
         team_id = installation_team(context.team_id, (shortcut.get("team") or {}).get("id"))
         thread_ts = str(message.get("thread_ts") or message.get("ts"))
-        try:
+        user_id = str((shortcut.get("user") or {}).get("id"))
+        reply = Reply(
+            client,
+            channel_id,
+            thread_ts,
+            response_url=shortcut.get("response_url"),
+            tell_privately=True,
+        )
+        asker = Asker(team_id, channel_id, thread_ts, user_id)
+        async with deps.guard.watch(reply, asker, "the email shortcut"):
             request = await deps.emails.from_files(client, message.get("files") or [], INSTRUCTION)
             text = str(message.get("text", "")).strip()
             if request is None and text:
                 request = EmailRequest(INSTRUCTION, await asyncio.to_thread(parse_pasted, text))
             if request is None:
-                await respond(
-                    response_type="ephemeral",
-                    text="That message has no text or email file to summarise.",
-                )
+                await reply.tell("That message has no text or email file to summarise.")
                 return
-        except FileReadError as exc:
-            await respond(response_type="ephemeral", text=f"I could not read that file: {exc}.")
-            return
-        except Exception as exc:
-            reference = error_reference()
-            log.exception(
-                "shortcut failed", extra={"reference": reference, "error": type(exc).__name__}
+            facts = await deps.channels.facts(client, channel_id)
+            # The thread may already hold on-prem answers: its marks keep the summary on-prem.
+            thread = await fetch_thread(client, channel_id, thread_ts)
+            question = Question(
+                conversation=ConversationKey(team_id, channel_id, thread_ts),
+                facts=facts,
+                user_id=user_id,
+                text=request.instruction,
+                uncertain_input=request.email.uncertain,
+                sticky=thread.holds_on_prem_answer,
+                thread_unreadable=not thread.complete,
+                withheld=thread.withheld_categories,
             )
-            await respond(response_type="ephemeral", text=error_text(reference))
-            return
-        facts = await deps.channels.facts(client, channel_id)
-        # The thread may already hold on-prem answers: its marks keep the summary on-prem.
-        thread = await fetch_thread(client, channel_id, thread_ts)
-        question = Question(
-            conversation=ConversationKey(team_id, channel_id, thread_ts),
-            facts=facts,
-            user_id=str((shortcut.get("user") or {}).get("id")),
-            text=request.instruction,
-            uncertain_input=request.email.uncertain,
-            sticky=thread.holds_on_prem_answer,
-            thread_unreadable=not thread.complete,
-            withheld=thread.withheld_categories,
-        )
-        await answer_in_thread(
-            deps, client, question, channel_id=channel_id, thread_ts=thread_ts, email=request.email
-        )
+            await answer_in_thread(deps, reply, question, email=request.email)

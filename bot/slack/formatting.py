@@ -60,11 +60,21 @@ def inert_user_text(text: str) -> str:
     return text.replace("<", "&lt;")
 
 
+_NOT_ANSWERED = {
+    Outcome.REFUSED: "unavailable",
+    Outcome.TIMEOUT: "timed out",
+    Outcome.BUSY: "busy",
+    Outcome.TOO_LONG: "request too long",
+}
+
+
 def context_line(answer: Answer) -> str:
     """Where the answer was computed, e.g. `🔒 on-prem · llama3.1 · private channel`."""
     decision = answer.decision
-    if answer.outcome is Outcome.REFUSED:
-        return f"🔒 on-prem · {decision.model} unavailable · {decision.reason_text()}"
+    if answer.outcome in _NOT_ANSWERED:
+        where = "☁️" if decision.route is Route.CLOSED else "🔒 on-prem ·"
+        reasons = "" if decision.route is Route.CLOSED else f" · {decision.reason_text()}"
+        return f"{where} {decision.model} {_NOT_ANSWERED[answer.outcome]}{reasons}"
     if answer.outcome is Outcome.FALLBACK:
         return f"🔒 on-prem · {answer.answered_by} · cloud model unavailable, answered on-prem"
     if decision.route is Route.CLOSED:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import Answer, AnswerService, Question
+from bot.capacity import WaitNotice
 from bot.customer_email.parse import ParsedEmail
 from bot.memory import ConversationKey
 from bot.routing.sensitive import SensitiveDetector
 from bot.slack.channels import ChannelDirectory
 from bot.slack.command_text import parse_ask_text, strip_mention
-from bot.slack.email_requests import EmailFinder, FileReadError
+from bot.slack.delivery import Asker, Reply, ReplyGuard
+from bot.slack.email_requests import EmailFinder
 from bot.slack.formatting import USAGE_TEXT, answer_blocks, notification_text, summary_blocks
 from bot.slack.threads import SlackThread, fetch_thread, on_prem_metadata, thread_lines
 from bot.slack.withholding import withhold_summary, withhold_text
@@ -32,6 +32,7 @@ class SlackDeps:
     answers: AnswerService
     channels: ChannelDirectory
     emails: EmailFinder
+    guard: ReplyGuard
 
 
 def installation_team(context_team: str | None, payload_team: object) -> str:
@@ -44,27 +45,19 @@ def installation_team(context_team: str | None, payload_team: object) -> str:
     return str(context_team or payload_team or "")
 
 
-def error_reference() -> str:
-    """A short code that ties the sentence a user sees to the log line with the details."""
-    return secrets.token_hex(4)
-
-
-def error_text(reference: str) -> str:
-    """The short human sentence a user sees when answering failed."""
-    return (
-        "Sorry, something went wrong while I was answering. "
-        f"An admin can find the details in hearthbot's log (reference `{reference}`)."
-    )
-
-
 async def produce(
-    deps: SlackDeps, question: Question, *, email: ParsedEmail | None, heading: str | None
+    deps: SlackDeps,
+    question: Question,
+    *,
+    email: ParsedEmail | None,
+    heading: str | None,
+    on_wait: WaitNotice | None = None,
 ) -> tuple[Answer, list[dict[str, Any]]]:
     """The answer (or the email's summary) and its Block Kit rendering."""
     if email is not None:
-        answer = await deps.answers.summarize_email(question, email)
+        answer = await deps.answers.summarize_email(question, email, on_wait)
     else:
-        answer = await deps.answers.answer(question)
+        answer = await deps.answers.answer(question, on_wait)
     if question.withheld or question.withheld_values:
         answer = await asyncio.to_thread(_withhold, deps.answers.detector, answer, question)
     if email is not None:
@@ -84,43 +77,27 @@ def _withhold(detector: SensitiveDetector, answer: Answer, question: Question) -
 
 async def answer_in_thread(
     deps: SlackDeps,
-    web: AsyncWebClient,
+    reply: Reply,
     question: Question,
     *,
-    channel_id: str,
-    thread_ts: str | None,
     heading: str | None = None,
     email: ParsedEmail | None = None,
-) -> Answer | None:
-    """Answer (or summarise `email`) and post it in `thread_ts`, or at top level when None.
+) -> Answer:
+    """Answer (or summarise `email`) and post it where `reply` says.
 
-    Any failure is logged with a reference and reported to the user as one sentence.
+    Raises what failed; the caller's `reply_guard` turns it into a sentence.
     """
-    try:
-        answer, blocks = await produce(deps, question, email=email, heading=heading)
-        await web.chat_postMessage(
-            channel=channel_id,
-            thread_ts=thread_ts,
-            text=notification_text(answer),
-            blocks=blocks,
-            unfurl_links=False,
-            unfurl_media=False,
-            metadata=on_prem_metadata(answer.decision.confidential),
-        )
-        return answer
-    except Exception as exc:
-        reference = error_reference()
-        log.exception(
-            "answering failed",
-            extra={"reference": reference, "channel": channel_id, "error": type(exc).__name__},
-        )
-        try:
-            await web.chat_postMessage(
-                channel=channel_id, thread_ts=thread_ts, text=error_text(reference)
-            )
-        except SlackApiError:
-            log.warning("could not report the failure in Slack", extra={"reference": reference})
-        return None
+    answer, blocks = await produce(
+        deps, question, email=email, heading=heading, on_wait=reply.queued
+    )
+    await reply.post(
+        text=notification_text(answer),
+        blocks=blocks,
+        unfurl_links=False,
+        unfurl_media=False,
+        metadata=on_prem_metadata(answer.decision.confidential),
+    )
+    return answer
 
 
 async def answer_message_event(
@@ -137,10 +114,29 @@ async def answer_message_event(
     """Answer a person's message (a mention or a DM) that passed the prefilter: summarise the
     customer email it holds or points to, or answer it."""
     channel_id = str(event["channel"])
+    reply = Reply(web, channel_id, reply_thread_ts)
+    asker = Asker(team_id, channel_id, memory_thread, str(event.get("user")))
+    async with deps.guard.watch(reply, asker, "answering a message"):
+        await _answer_message(
+            deps, reply, event=event, body=body, bot_user_id=bot_user_id, asker=asker
+        )
+
+
+async def _answer_message(
+    deps: SlackDeps,
+    reply: Reply,
+    *,
+    event: dict[str, Any],
+    body: dict[str, Any],
+    bot_user_id: str | None,
+    asker: Asker,
+) -> None:
+    channel_id = reply.channel_id
+    web = reply.web
     parsed = parse_ask_text(strip_mention(str(event.get("text", "")), bot_user_id))
     files = event.get("files") or []
     if parsed.wants_help and not files:
-        await web.chat_postMessage(channel=channel_id, thread_ts=reply_thread_ts, text=USAGE_TEXT)
+        await reply.post(text=USAGE_TEXT)
         return
     facts = await deps.channels.facts(
         web,
@@ -153,7 +149,7 @@ async def answer_message_event(
         thread = await fetch_thread(web, channel_id, str(event["thread_ts"]))
     thread_messages = thread.messages
     question = Question(
-        conversation=ConversationKey(team_id, channel_id, memory_thread),
+        conversation=ConversationKey(asker.team, channel_id, asker.thread),
         facts=facts,
         user_id=str(event["user"]),
         text=parsed.question,
@@ -166,39 +162,15 @@ async def answer_message_event(
         # An /ask whose text was withheld started this thread: every answer in it is too.
         withheld=thread.withheld_categories,
     )
-    try:
-        request = await deps.emails.find(
-            web,
-            text=parsed.question,
-            files=files,
-            thread=thread_messages,
-            current_ts=str(event["ts"]),
-        )
-    except FileReadError as exc:
-        await web.chat_postMessage(
-            channel=channel_id,
-            thread_ts=reply_thread_ts,
-            text=f"I could not read that file: {exc}.",
-        )
-        return
-    except Exception as exc:  # a parser or network failure is one sentence, never silence
-        reference = error_reference()
-        log.exception(
-            "reading the email failed", extra={"reference": reference, "error": type(exc).__name__}
-        )
-        await web.chat_postMessage(
-            channel=channel_id, thread_ts=reply_thread_ts, text=error_text(reference)
-        )
-        return
+    request = await deps.emails.find(
+        web,
+        text=parsed.question,
+        files=files,
+        thread=thread_messages,
+        current_ts=str(event["ts"]),
+    )
     if request is not None:
         question = replace(
             question, text=request.instruction, uncertain_input=request.email.uncertain
         )
-    await answer_in_thread(
-        deps,
-        web,
-        question,
-        channel_id=channel_id,
-        thread_ts=reply_thread_ts,
-        email=request.email if request else None,
-    )
+    await answer_in_thread(deps, reply, question, email=request.email if request else None)

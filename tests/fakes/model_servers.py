@@ -4,8 +4,11 @@ test can assert which server saw which text."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +34,16 @@ class FakeModelServer:
     reply: str | None = None
     # Written into every string of a structured (JSON schema) answer.
     inject: str = ""
+    # Faults: seconds before the first byte of an answer; seconds between streamed words;
+    # accept requests and never answer; answer every chat request with this HTTP status
+    # and the server's "too long" error (llama.cpp and OpenAI say 400 for that).
+    delay_s: float = 0.0
+    word_delay_s: float = 0.0
+    hang: bool = False
+    reject_status: int | None = None
+    # Chat requests being answered now, and the most there ever were at once.
+    in_flight: int = 0
+    max_in_flight: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     auth_headers: list[str | None] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -83,6 +96,27 @@ class FakeModelServer:
 
     # Shared behaviour ------------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def _answering(self) -> AsyncIterator[None]:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.hang:
+                await asyncio.Event().wait()  # until the client gives up or the server stops
+            await asyncio.sleep(self.delay_s)
+            yield
+        finally:
+            self.in_flight -= 1
+
+    def _rejected(self) -> web.Response | None:
+        if self.reject_status is None:
+            return None
+        message = "the request exceeds the available context size, try increasing it"
+        return web.json_response(
+            {"error": {"message": message, "type": "exceed_context_size_error", "code": 400}},
+            status=self.reject_status,
+        )
+
     def _refuse(self, request: web.Request) -> web.Response | None:
         self.auth_headers.append(request.headers.get("Authorization"))
         self.headers.append({k.lower(): v for k, v in request.headers.items()})
@@ -108,11 +142,17 @@ class FakeModelServer:
         return web.json_response({"object": "list", "data": [{"id": self.name, "object": "model"}]})
 
     async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
-        refused = self._refuse(request)
+        refused = self._refuse(request) or self._rejected()
         if refused is not None:
             return refused
         body = await request.json()
         self.requests.append(body)
+        async with self._answering():
+            return await self._openai_answer(request, body)
+
+    async def _openai_answer(
+        self, request: web.Request, body: dict[str, Any]
+    ) -> web.StreamResponse:
         response_format = body.get("response_format") or {}
         schema = (response_format.get("json_schema") or {}).get("schema")
         text = self.answer_for(body.get("messages", []), schema)
@@ -139,6 +179,8 @@ class FakeModelServer:
         await response.prepare(request)
         words = text.split(" ")
         for i, word in enumerate(words):
+            if i:
+                await asyncio.sleep(self.word_delay_s)
             chunk = {
                 "id": "chatcmpl-fake",
                 "object": "chat.completion.chunk",
@@ -185,8 +227,18 @@ class FakeModelServer:
         refused = self._refuse(request)
         if refused is not None:
             return web.json_response({"error": "model is overloaded"}, status=refused.status)
+        if self.reject_status is not None:
+            return web.json_response(
+                {"error": "input length exceeds the context length"}, status=self.reject_status
+            )
         body = await request.json()
         self.requests.append(body)
+        async with self._answering():
+            return await self._ollama_answer(request, body)
+
+    async def _ollama_answer(
+        self, request: web.Request, body: dict[str, Any]
+    ) -> web.StreamResponse:
         schema = body.get("format") if isinstance(body.get("format"), dict) else None
         text = self.answer_for(body.get("messages", []), schema)
         stamp = "2026-11-29T00:00:00Z"
@@ -204,6 +256,8 @@ class FakeModelServer:
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
         for i, word in enumerate(text.split(" ")):
+            if i:
+                await asyncio.sleep(self.word_delay_s)
             line = {
                 "model": body.get("model"),
                 "created_at": stamp,

@@ -80,9 +80,18 @@ class FakeSlack:
     replies_errors: dict[tuple[str, str], str] = field(default_factory=dict)
     # Channels where the bot is not a member (chat.postMessage → not_in_channel).
     not_member: set[str] = field(default_factory=set)
+    # Faults, as Slack delivers them: method -> how many of its next calls get HTTP 429
+    # (`Retry-After: retry_after_s`, `{"ok": false, "error": "ratelimited"}`) or HTTP 500.
+    rate_limited: dict[str, int] = field(default_factory=dict)
+    server_errors: dict[str, int] = field(default_factory=dict)
+    retry_after_s: int = 1
+    # How many of the next response-URL posts get HTTP 429.
+    response_url_rate_limited: int = 0
     threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     response_posts: list[dict[str, Any]] = field(default_factory=list)
+    # The same posts by response URL key.
+    response_posts_by_key: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # Uploaded files: id -> (file object, content).
     files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
     file_downloads: list[str] = field(default_factory=list)
@@ -179,11 +188,29 @@ class FakeSlack:
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return self._error("unknown_method")
+        fault = self._fault(method)
+        if fault is not None:
+            params["_ok"] = False
+            params["_status"] = fault.status
+            return fault
         response: web.Response = handler(params)
         answer = json.loads(response.text or "{}")
         params["_ok"] = answer.get("ok", False)
         params["_ts"] = answer.get("ts")  # the ts Slack gave a posted message
         return response
+
+    def _fault(self, method: str) -> web.Response | None:
+        if self.rate_limited.get(method, 0) > 0:
+            self.rate_limited[method] -= 1
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(self.retry_after_s)},
+            )
+        if self.server_errors.get(method, 0) > 0:
+            self.server_errors[method] -= 1
+            return web.Response(status=500, text="Internal Server Error")
+        return None
 
     @staticmethod
     def _ok(body: dict[str, Any]) -> web.Response:
@@ -380,10 +407,16 @@ class FakeSlack:
         key = request.match_info["key"]
         if request.headers.get("Authorization"):
             return web.Response(status=400, text="unexpected_authorization")
+        if self.response_url_rate_limited > 0:
+            self.response_url_rate_limited -= 1
+            return web.Response(
+                status=429, text="rate_limited", headers={"Retry-After": str(self.retry_after_s)}
+            )
         uses = self._response_url_uses.get(key, 0)
         if uses >= RESPONSE_URL_USES:
             return web.Response(status=404, text="used_url")
         self._response_url_uses[key] = uses + 1
         body = await request.json()
         self.response_posts.append(body)
+        self.response_posts_by_key.setdefault(key, []).append(body)
         return web.Response(text="ok", content_type="text/plain")

@@ -1,0 +1,184 @@
+"""Where one request's answer goes, and the guarantee that every request ends in a reply.
+
+Every entry point runs its work inside `reply_guard`: whatever fails (the memory store, a
+model, a file download, Slack itself), the asker gets the answer or one sentence, the log
+gets the details under a reference, and the audit trail gets a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.answers import AnswerFailed, CannotAnswer, Outcome, failure_record
+from bot.audit import AuditLog
+from bot.in_flight import InFlight
+from bot.slack.files import FileReadError
+from bot.slack.web_clients import ResponseUrlError, post_to_response_url
+
+log = logging.getLogger(__name__)
+
+QUEUED_TEXT = (
+    "⏳ Many questions are being answered right now; yours is number {position} in line "
+    "and will be answered as soon as a model is free."
+)
+
+
+def error_reference() -> str:
+    """A short code that ties the sentence a user sees to the log line with the details."""
+    return secrets.token_hex(4)
+
+
+def error_text(reference: str) -> str:
+    """The short human sentence a user sees when answering failed."""
+    return (
+        "Sorry, something went wrong while I was answering. "
+        f"An admin can find the details in hearthbot's log (reference `{reference}`)."
+    )
+
+
+class Undelivered(Exception):
+    """Slack did not take an answer (after every retry)."""
+
+
+@dataclass
+class Reply:
+    """Where to answer one request: a channel and thread, and (for slash commands and
+    shortcuts) the response URL that reaches the asker when the bot cannot post."""
+
+    web: AsyncWebClient
+    channel_id: str
+    thread_ts: str | None = None
+    response_url: str | None = None
+    # Slash commands answered through their response URL (the bot cannot post there).
+    via_response_url: bool = False
+    # Sentences go to the asker alone (through the response URL) when it can take them.
+    tell_privately: bool = False
+
+    async def post(self, **message: Any) -> None:
+        """Post a message where this request is answered; raises `Undelivered`."""
+        try:
+            if self.via_response_url and self.response_url:
+                message.pop("metadata", None)
+                await post_to_response_url(self.response_url, response_type="in_channel", **message)
+            else:
+                await self.web.chat_postMessage(
+                    channel=self.channel_id, thread_ts=self.thread_ts, **message
+                )
+        except (SlackApiError, ResponseUrlError, OSError, TimeoutError) as exc:
+            raise Undelivered(type(exc).__name__) from exc
+
+    async def tell(self, text: str) -> bool:
+        """One sentence for the asker: where the answer would go, else privately through the
+        response URL. False when neither took it."""
+        message = {"text": text, "unfurl_links": False, "unfurl_media": False}
+        # A slash command with nothing posted yet: only the asker should see the sentence.
+        private_first = self.response_url is not None and (
+            self.thread_ts is None or self.tell_privately
+        )
+        if not private_first:
+            with contextlib.suppress(Undelivered):
+                await self.post(**message)
+                return True
+        if self.response_url and not self.via_response_url:
+            try:
+                await post_to_response_url(self.response_url, response_type="ephemeral", **message)
+                return True
+            except (ResponseUrlError, OSError, TimeoutError):
+                pass
+        log.warning("could not tell the asker", extra={"channel": self.channel_id})
+        return False
+
+    async def queued(self, position: int) -> None:
+        """Tell the asker their request waits in line (best effort)."""
+        await self.tell(QUEUED_TEXT.format(position=position))
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who asked, and where, for the audit record of a request that failed."""
+
+    team: str
+    channel: str
+    thread: str
+    user: str
+
+
+RESTARTED_TEXT = (
+    "hearthbot was restarted while answering your question and could not finish. Please ask again."
+)
+# How long a cut-off answer may take to tell its asker so.
+LAST_WORD_TIMEOUT_S = 5
+
+
+@dataclass(frozen=True)
+class ReplyGuard:
+    """Runs each request's work so that it ends in a reply, and counts it as in progress."""
+
+    audit: AuditLog
+    in_flight: InFlight
+
+    @contextlib.asynccontextmanager
+    async def watch(self, reply: Reply, asker: Asker, what: str) -> AsyncIterator[None]:
+        """Turn any failure of the body into a sentence for the asker and an audit record."""
+        started = time.monotonic()
+        audit = self.audit
+        with self.in_flight.track():
+            try:
+                yield
+            except CannotAnswer as exc:  # already in the audit trail
+                await reply.tell(exc.text)
+            except FileReadError as exc:
+                await _record(audit, asker, Outcome.ERROR, "file_unreadable", started)
+                await reply.tell(f"I could not read that file: {exc}.")
+            except Undelivered as exc:
+                reference = error_reference()
+                log.error(
+                    "Slack did not take the answer",
+                    extra={"reference": reference, "what": what, "error": str(exc)},
+                )
+                await _record(audit, asker, Outcome.UNDELIVERED, "slack_refused", started)
+                await reply.tell(error_text(reference))
+            except asyncio.CancelledError:
+                # Shutdown's deadline passed: the asker hears so, instead of nothing.
+                log.warning("answer cut off by shutdown", extra={"what": what})
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(LAST_WORD_TIMEOUT_S):
+                        await _record(audit, asker, Outcome.ERROR, "shutdown", started)
+                        await reply.tell(RESTARTED_TEXT)
+                raise
+            except Exception as exc:
+                reference = error_reference()
+                log.exception(
+                    f"{what} failed", extra={"reference": reference, "error": type(exc).__name__}
+                )
+                if not isinstance(exc, AnswerFailed):  # AnswerService recorded those itself
+                    await _record(
+                        audit, asker, Outcome.ERROR, f"error:{type(exc).__name__}", started
+                    )
+                await reply.tell(error_text(reference))
+
+
+async def _record(
+    audit: AuditLog, asker: Asker, outcome: Outcome, reason: str, started: float
+) -> None:
+    await audit.record(
+        failure_record(
+            team=asker.team,
+            channel=asker.channel,
+            thread=asker.thread,
+            user=asker.user,
+            outcome=outcome,
+            reason=reason,
+            started=started,
+        )
+    )

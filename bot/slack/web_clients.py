@@ -1,0 +1,62 @@
+"""Slack clients that ride out rate limits and Slack's own hiccups.
+
+slack_sdk retries only connection errors by default, so one HTTP 429 on chat.postMessage
+lost an answer. Every client the app makes gets slack_sdk's retry handlers: rate limits
+(waiting as long as Slack's `Retry-After` says), server errors (500/503) and connection
+errors. Bolt copies the app client's handlers into the client it builds for each request;
+response URLs get a webhook client with the same handlers (Bolt's own `respond` has none
+and does not check the status).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+log = logging.getLogger(__name__)
+
+# A burst of answers in one channel meets chat.postMessage's limit of about one message a
+# second per channel: Slack says how long to wait, and up to this many waits are taken.
+RATE_LIMIT_RETRIES = 8
+SERVER_ERROR_RETRIES = 3
+CONNECTION_RETRIES = 3
+# Seconds to wait for one Slack HTTP call (slack_sdk's default is 30).
+CALL_TIMEOUT_S = 30
+
+
+class ResponseUrlError(Exception):
+    """A response URL refused a message after every retry."""
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    """A fresh set of slack_sdk's retry handlers."""
+    return [
+        AsyncConnectionErrorRetryHandler(max_retry_count=CONNECTION_RETRIES),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        AsyncServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
+    ]
+
+
+def web_client(token: str, base_url: str) -> AsyncWebClient:
+    """The app's Web API client (Bolt copies its retry handlers into per-request clients)."""
+    return AsyncWebClient(
+        token=token, base_url=base_url, timeout=CALL_TIMEOUT_S, retry_handlers=retry_handlers()
+    )
+
+
+async def post_to_response_url(url: str, **message: Any) -> None:
+    """Post to a slash command's or shortcut's `response_url`, with retries; raises
+    `ResponseUrlError` when Slack does not accept the message."""
+    client = AsyncWebhookClient(url, timeout=CALL_TIMEOUT_S, retry_handlers=retry_handlers())
+    response = await client.send_dict({k: v for k, v in message.items() if v is not None})
+    if response.status_code != 200:
+        raise ResponseUrlError(f"HTTP {response.status_code}")
