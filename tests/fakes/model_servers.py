@@ -97,12 +97,16 @@ class FakeModelServer:
     # Shared behaviour ------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _answering(self) -> AsyncIterator[None]:
+    async def _answering(self, request: web.Request) -> AsyncIterator[None]:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            if self.hang:
-                await asyncio.Event().wait()  # until the client gives up or the server stops
+            # Hung: nothing is sent until the client gives up (closes its connection); aiohttp
+            # has no event for that, so it is polled.
+            while (  # noqa: ASYNC110
+                self.hang and request.transport is not None and not request.transport.is_closing()
+            ):
+                await asyncio.sleep(0.05)
             await asyncio.sleep(self.delay_s)
             yield
         finally:
@@ -147,7 +151,7 @@ class FakeModelServer:
             return refused
         body = await request.json()
         self.requests.append(body)
-        async with self._answering():
+        async with self._answering(request):
             return await self._openai_answer(request, body)
 
     async def _openai_answer(
@@ -233,7 +237,7 @@ class FakeModelServer:
             )
         body = await request.json()
         self.requests.append(body)
-        async with self._answering():
+        async with self._answering(request):
             return await self._ollama_answer(request, body)
 
     async def _ollama_answer(

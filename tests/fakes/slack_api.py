@@ -380,6 +380,13 @@ class FakeSlack:
             response.enable_chunked_encoding()
         await response.prepare(request)
         content = entry[1]
+        cut_after = entry[0].get("_cut_after")
+        if cut_after is not None:
+            # The connection drops part-way, as networks do.
+            await response.write(content[: int(cut_after)])
+            if request.transport is not None:
+                request.transport.close()
+            return response
         for start in range(0, len(content), DOWNLOAD_CHUNK):
             await response.write(content[start : start + DOWNLOAD_CHUNK])
             await asyncio.sleep(0.001)

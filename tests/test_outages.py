@@ -1,0 +1,164 @@
+"""Outages end in a reply, never in silence: Redis going away and coming back, a model that
+hangs or trickles, a file download cut off. The app is the real one (Bolt over HTTP, real
+LangChain clients); Redis here is a server of the test's own, so it can be killed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.conftest import AppFactory, RunningApp
+from tests.fakes.ledger import settled
+from tests.fakes.model_servers import FakeModelServer
+from tests.fakes.redis_process import RedisProcess
+from tests.fakes.slack_api import FakeSlack, conversation
+from tests.fakes.slack_requests import dm_event, mention_event, slash_form
+
+
+@pytest.fixture
+async def own_redis() -> AsyncIterator[RedisProcess]:
+    server = await RedisProcess().start()
+    yield server
+    await server.cleanup()
+
+
+@pytest.fixture
+def private(slack: FakeSlack) -> str:
+    slack.channels["C0PRIVATE1"] = conversation("private", "C0PRIVATE1", "deals")
+    return "C0PRIVATE1"
+
+
+async def ask(app: RunningApp, slack: FakeSlack, channel: str, marker: str) -> None:
+    status, _, _ = await app.sender.command(
+        slash_form(f"question {marker}", channel, "general", slack.response_url(marker))
+    )
+    assert status == 200
+
+
+def texts(slack: FakeSlack) -> list[str]:
+    return [str(p.get("text")) for p in slack.posts + slack.response_posts]
+
+
+async def test_redis_down_is_a_sentence_and_recovery_takes_no_restart(
+    make_app: AppFactory, slack: FakeSlack, public: str, own_redis: RedisProcess
+) -> None:
+    app = await make_app(redis_url=own_redis.url)
+    await ask(app, slack, public, "r0001")
+    assert (await settled(slack, ["r0001"])).answered == 1
+
+    await own_redis.stop()
+    await ask(app, slack, public, "r0002")
+    down = await settled(slack, ["r0002"])
+    assert (down.answered, down.told, down.lost) == (0, 1, [])
+    assert any("memory store is unavailable" in t for t in texts(slack))
+
+    await own_redis.start()
+    back = time.monotonic()
+    await ask(app, slack, public, "r0003")
+    result = await settled(slack, ["r0003"], timeout_s=10)
+    assert result.answered == 1
+    assert time.monotonic() - back < 5
+
+
+async def test_redis_failing_after_the_model_answered_still_delivers_the_answer(
+    make_app: AppFactory,
+    slack: FakeSlack,
+    private: str,
+    local_server: FakeModelServer,
+    own_redis: RedisProcess,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    local_server.delay_s = 1.5
+    app = await make_app(redis_url=own_redis.url, redis_socket_timeout_s=1)
+    with caplog.at_level(logging.INFO):
+        await app.sender.event(mention_event("question w0001", private))
+        await asyncio.sleep(0.7)  # the model is answering
+        await own_redis.stop()
+        result = await settled(slack, ["w0001"], timeout_s=20)
+    assert result.answered == 1
+    (answer,) = [p for p in slack.posts if "w0001" in str(p.get("text"))]
+    assert "was not saved" in str(answer["blocks"])
+    # The audit record could not reach the stream: it is in the log.
+    records = [r for r in caplog.records if r.getMessage() == "route decision"]
+    assert [r.audit["outcome"] for r in records] == ["answered"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("fault", ["hang", "trickle"])
+async def test_a_model_that_never_finishes_is_reported_within_the_deadline(
+    make_app: AppFactory, slack: FakeSlack, private: str, local_server: FakeModelServer, fault: str
+) -> None:
+    if fault == "hang":
+        local_server.hang = True
+    else:
+        # One word every 0.8 s never trips a per-read timeout of 2 s.
+        local_server.reply = " ".join(["word"] * 50)
+        local_server.word_delay_s = 0.8
+    app = await make_app(model_timeout_s=2)
+    started = time.monotonic()
+    await app.sender.event(mention_event("question h0001", private))
+    await slack.wait_for_posts(1, timeout=15)
+    told_after = time.monotonic() - started
+    assert "did not finish answering within 2 seconds" in slack.posts[0]["text"]
+    assert told_after < 2 + 1.5
+    (record,) = await app.services.audit.tail(5)
+    assert record.outcome == "timeout"
+
+
+async def test_a_file_download_cut_off_is_a_sentence_and_an_audit_record(
+    make_app: AppFactory, slack: FakeSlack
+) -> None:
+    slack.channels["D0DMALICE1"] = conversation("im", "D0DMALICE1")
+    content = b"From: jane@example.com\r\nSubject: refund\r\n\r\n" + b"Hello, " * 5000
+    file = slack.add_file("mail.eml", content, "message/rfc822", _cut_after=1000)
+    app = await make_app()
+    await app.sender.event(dm_event("summarize this email", "D0DMALICE1", files=[file]))
+    (post,) = await slack.wait_for_posts(1)
+    assert "could not read that file" in post["text"]
+    (record,) = await app.services.audit.tail(5)
+    assert (record.outcome, record.reasons) == ("error", ("file_unreadable",))
+
+
+async def test_a_question_too_long_for_the_model_is_told_apart_from_an_outage(
+    make_app: AppFactory, slack: FakeSlack, private: str, local_server: FakeModelServer
+) -> None:
+    app = await make_app(local_context_tokens=1024, max_answer_tokens=128)
+    await app.sender.event(mention_event("explain " + "this clause " * 2000, private))
+    (post,) = await slack.wait_for_posts(1)
+    assert "too long for the on-prem model" in post["text"]
+    assert "unavailable" not in post["text"]
+    assert local_server.requests == []  # nothing was sent that could not fit
+
+    # The server's own "too long" (its window is smaller than configured) is not an outage.
+    local_server.reject_status = 400
+    await app.sender.event(mention_event("a short question", private))
+    posts = await slack.wait_for_posts(2)
+    assert "rejected the request as too long" in posts[1]["text"]
+    records = await app.services.audit.tail(5)
+    assert [r.outcome for r in records] == ["too_long", "too_long"]
+
+
+async def test_a_long_thread_is_fitted_to_the_model_keeping_the_newest(
+    make_app: AppFactory, slack: FakeSlack, private: str, local_server: FakeModelServer
+) -> None:
+    messages = slack.start_thread(private, "1790000000.000100", "start of the discussion")
+    for i in range(29):
+        messages.append(
+            {"type": "message", "user": "U0BOB00002",
+             "text": f"note {i} " + "x" * 39_000 + f" end of note {i}",
+             "ts": f"1790000001.{i:06d}"}
+        )  # fmt: skip
+    app = await make_app(local_context_tokens=8192)
+    await app.sender.event(
+        mention_event("what was decided?", private, thread_ts="1790000000.000100")
+    )
+    (post,) = await slack.wait_for_posts(1)
+    assert "answer from local-llama" in post["text"]
+    sent = "\n".join(local_server.texts())
+    assert "what was decided?" in sent
+    assert "end of note 28" in sent  # the newest message is kept (its end, at least)
+    assert "start of the discussion" not in sent  # the oldest gave way
+    assert len(sent.encode()) // 3 < 8192
