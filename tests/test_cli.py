@@ -5,13 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -20,6 +16,7 @@ import pytest
 from tests.conftest import TEST_REDIS_URL
 from tests.fakes.loopback import wait_until
 from tests.fakes.model_servers import FakeModelServer
+from tests.fakes.serve_process import clean_env, free_port, serving
 from tests.fakes.slack_api import APP_TOKEN, BOT_TOKEN, FakeSlack, conversation, load
 from tests.fakes.slack_requests import SIGNING_SECRET, SlackSender, mention_event, slash_form
 
@@ -27,10 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _env(**extra: str) -> dict[str, str]:
-    keep = {
-        k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "PYTHONPATH", "TMPDIR"}
-    }
-    return {**keep, "REDIS_URL": TEST_REDIS_URL, **extra}
+    return clean_env(TEST_REDIS_URL, **extra)
 
 
 def _run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -62,6 +56,21 @@ def test_a_bad_value_names_its_variable() -> None:
     assert "CLOSED_MODEL" in result.stderr
 
 
+def test_serve_over_http_without_a_signing_secret_refuses_to_start() -> None:
+    # With an app token set, --http used to start and then answer every request with 500.
+    env = _env(
+        SLACK_BOT_TOKEN=BOT_TOKEN,
+        SLACK_APP_TOKEN=APP_TOKEN,
+        LOCAL_MODEL="openai:nowhere",
+        LOCAL_BASE_URL="http://127.0.0.1:9/v1",
+        PORT=str(free_port()),
+    )
+    result = _run(["serve", "--http"], env)
+    assert result.returncode == 2
+    assert "SLACK_SIGNING_SECRET: required to serve Slack over HTTP" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 async def test_chat_prints_answers_with_their_route_line(
     local_server: FakeModelServer, closed_server: FakeModelServer
 ) -> None:
@@ -87,42 +96,11 @@ async def test_chat_prints_answers_with_their_route_line(
         assert "hello there" not in result.stderr  # no message text in the logs
 
 
-@dataclass
-class ServeRun:
-    """A `hearthbot serve` process; `returncode` and `stderr` are set once it has stopped."""
-
-    process: asyncio.subprocess.Process
-    returncode: int | None = None
-    stderr: str = ""
-
-
-@asynccontextmanager
-async def serving(env: dict[str, str]) -> AsyncIterator[ServeRun]:
-    """Run `hearthbot serve` as a process for the block; stop it with SIGTERM after."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    run = ServeRun(process)
-    try:
-        yield run
-    finally:
-        process.terminate()
-        _, stderr = await asyncio.wait_for(process.communicate(), 20)
-        run.returncode, run.stderr = process.returncode, stderr.decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_serve_answers_slack_over_http(
     slack: FakeSlack, local_server: FakeModelServer
 ) -> None:
     slack.channels["C0PRIVATE1"] = conversation("private", "C0PRIVATE1", "deals")
-    port = _free_port()
+    port = free_port()
     env = _env(
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -134,17 +112,8 @@ async def test_serve_answers_slack_over_http(
         LOCAL_BASE_URL=local_server.base_url,
     )
     async with serving(env) as run, aiohttp.ClientSession() as session:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                async with session.get(f"{base}/healthz") as resp:
-                    if resp.status == 200:
-                        break
-            except aiohttp.ClientConnectionError:
-                pass
-            assert time.monotonic() < deadline, "hearthbot serve did not come up"
-            await asyncio.sleep(0.1)
+        base = run.base_url
+        await run.wait_healthy()
         async with session.get(f"{base}/readyz") as resp:
             assert resp.status == 200, await resp.text()
         sender = SlackSender(session, f"{base}/slack/events")
@@ -262,7 +231,7 @@ async def test_serve_in_socket_mode_answers_over_the_websocket(
     slack: FakeSlack, local_server: FakeModelServer
 ) -> None:
     slack.channels["C0PRIVATE1"] = conversation("private", "C0PRIVATE1", "deals")
-    port = _free_port()
+    port = free_port()
     env = _env(
         SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=slack.api_url,
         HOST="127.0.0.1", PORT=str(port), REDIS_PREFIX=f"hearthbot-socket-{port}",

@@ -151,10 +151,15 @@ class ReplyGuard:
             except asyncio.CancelledError:
                 # Shutdown's deadline passed: the asker hears so, instead of nothing.
                 log.warning("answer cut off by shutdown", extra={"what": what})
+                task = asyncio.current_task()
+                if task is not None:
+                    # Accept the cancellation for these last words (aiohttp's timeouts read
+                    # a pending cancellation as their own), then pass it on.
+                    task.uncancel()
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(LAST_WORD_TIMEOUT_S):
-                        await _record(audit, asker, Outcome.ERROR, "shutdown", started)
                         await reply.tell(RESTARTED_TEXT)
+                        await _record(audit, asker, Outcome.ERROR, "shutdown", started)
                 raise
             except Exception as exc:
                 reference = error_reference()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,10 +48,13 @@ def is_answer(message: dict[str, Any], marker: str) -> bool:
     return ANSWER_MARK in text and marker in text
 
 
-def tally(slack: FakeSlack, markers: Sequence[str]) -> Tally:
+def tally(
+    slack: FakeSlack, markers: Sequence[str], threads_of: Mapping[str, str] | None = None
+) -> Tally:
     """Each marker's request is answered (one answer), told (a sentence in its thread or
     through its response URL, keyed by the marker), or lost; more than one answer is a
-    duplicate."""
+    duplicate. A slash command's thread is found from its heading; a message's thread
+    (its `ts`, or its thread's) is given in `threads_of`."""
     result = Tally(sent=len(markers))
     posts = slack.posts
     for marker in markers:
@@ -62,7 +65,8 @@ def tally(slack: FakeSlack, markers: Sequence[str]) -> Tally:
             for p in posts
             if marker in _text(p) and not p.get("thread_ts") and ANSWER_MARK not in _text(p)
         }
-        threads |= {marker}  # mention tests use the marker as the thread's ts
+        if threads_of and marker in threads_of:
+            threads.add(threads_of[marker])
         replies = [p for p in posts if str(p.get("thread_ts")) in threads]
         replies += slack.response_posts_by_key.get(marker, [])
         sentences = [
@@ -82,10 +86,17 @@ def tally(slack: FakeSlack, markers: Sequence[str]) -> Tally:
     return result
 
 
-async def settled(slack: FakeSlack, markers: Sequence[str], timeout_s: float = 30.0) -> Tally:
+async def settled(
+    slack: FakeSlack,
+    markers: Sequence[str],
+    timeout_s: float = 30.0,
+    threads_of: Mapping[str, str] | None = None,
+) -> Tally:
     """The tally once every request is answered or told, or when `timeout_s` has passed;
     then a moment more, so that a duplicate on its way is counted too."""
     with contextlib.suppress(AssertionError):
-        await wait_until(lambda: not tally(slack, markers).lost, "every request settled", timeout_s)
+        await wait_until(
+            lambda: not tally(slack, markers, threads_of).lost, "every request settled", timeout_s
+        )
     await asyncio.sleep(0.5)
-    return tally(slack, markers)
+    return tally(slack, markers, threads_of)
