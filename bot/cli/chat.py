@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from typing import TextIO
 
-from bot.answers import Question
+from bot.answers import CannotAnswer, Question
 from bot.app import build_services
 from bot.memory import ConversationKey
 from bot.routing.channel import ChannelFacts, ChannelKind
@@ -44,15 +44,18 @@ async def chat(settings: Settings, facts: ChannelFacts, stdin: TextIO, stdout: T
             if parsed.wants_help:
                 print(USAGE_TEXT, file=stdout)
                 continue
-            answer = await services.answers.answer(
-                Question(
-                    conversation=conversation,
-                    facts=facts,
-                    user_id="U0TERMINAL",
-                    text=parsed.question,
-                    force_local=parsed.force_local,
-                )
+            question = Question(
+                conversation=conversation,
+                facts=facts,
+                user_id="U0TERMINAL",
+                text=parsed.question,
+                force_local=parsed.force_local,
             )
+            try:
+                answer = await services.answers.answer(question)
+            except CannotAnswer as exc:  # memory store down, question too long
+                print(f"hearthbot> {exc.text}", file=stdout, flush=True)
+                continue
             print(f"hearthbot> {answer.text}\n  {context_line(answer)}", file=stdout, flush=True)
     finally:
         await services.aclose()

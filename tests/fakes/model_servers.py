@@ -108,6 +108,8 @@ class FakeModelServer:
             ):
                 await asyncio.sleep(0.05)
             await asyncio.sleep(self.delay_s)
+            if request.transport is None or request.transport.is_closing():
+                raise ConnectionResetError("the client went away")
             yield
         finally:
             self.in_flight -= 1
@@ -151,8 +153,11 @@ class FakeModelServer:
             return refused
         body = await request.json()
         self.requests.append(body)
-        async with self._answering(request):
-            return await self._openai_answer(request, body)
+        try:
+            async with self._answering(request):
+                return await self._openai_answer(request, body)
+        except ConnectionResetError:  # the client gave up (a timeout): nothing left to send
+            return web.Response(status=499)
 
     async def _openai_answer(
         self, request: web.Request, body: dict[str, Any]
@@ -237,8 +242,11 @@ class FakeModelServer:
             )
         body = await request.json()
         self.requests.append(body)
-        async with self._answering(request):
-            return await self._ollama_answer(request, body)
+        try:
+            async with self._answering(request):
+                return await self._ollama_answer(request, body)
+        except ConnectionResetError:  # the client gave up (a timeout): nothing left to send
+            return web.Response(status=499)
 
     async def _ollama_answer(
         self, request: web.Request, body: dict[str, Any]
