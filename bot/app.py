@@ -165,9 +165,13 @@ async def build_services(settings: Settings) -> Services:
 
 def answer_limits(settings: Settings, prompts: Prompts) -> AnswerLimits:
     """The deadline, the gate per route and the context budget, from the settings."""
+    local_limit = settings.max_in_flight_local
+    if settings.local.provider == "embedded":
+        # More than the embedded server's slots would only wait inside it, on the clock.
+        local_limit = min(local_limit, settings.embedded_parallel)
     return AnswerLimits(
         deadline_s=settings.model_timeout_s,
-        local=Gate(settings.max_in_flight_local, settings.max_queued),
+        local=Gate(local_limit, settings.max_queued),
         closed=Gate(settings.max_in_flight_closed, settings.max_queued),
         context=ContextBudget(
             window=settings.context_tokens,

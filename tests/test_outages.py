@@ -162,3 +162,20 @@ async def test_a_long_thread_is_fitted_to_the_model_keeping_the_newest(
     assert "end of note 28" in sent  # the newest message is kept (its end, at least)
     assert "start of the discussion" not in sent  # the oldest gave way
     assert len(sent.encode()) // 3 < 8192
+
+
+async def test_an_event_while_redis_is_down_is_acknowledged_and_told_once(
+    make_app: AppFactory, slack: FakeSlack, private: str, own_redis: RedisProcess
+) -> None:
+    app = await make_app(redis_url=own_redis.url, redis_socket_timeout_s=1)
+    await own_redis.stop()
+    event = mention_event("question d0001", private)
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    first = await app.sender.event(event)
+    second = await app.sender.event(event, headers=retry)  # Slack's retry, same event_id
+    assert (first[0], second[0]) == (200, 200)
+    threads = {"d0001": str(event["event"]["ts"])}
+    result = await settled(slack, ["d0001"], timeout_s=15, threads_of=threads)
+    assert (result.told, result.lost) == (1, [])
+    sentences = [p for p in slack.posts if "memory store is unavailable" in str(p.get("text"))]
+    assert len(sentences) == 1

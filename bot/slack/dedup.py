@@ -1,8 +1,15 @@
-"""Answer each Slack `event_id` once, across retries and across replicas (Redis SET NX)."""
+"""Answer each Slack `event_id` once, across retries and across replicas (Redis SET NX).
+
+While Redis is unavailable the claim falls back to this process's memory: the event is
+still answered (the asker then hears that the memory store is down) instead of failing the
+request with a 500, which Slack would retry into the same outage, while the person hears
+nothing.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,6 +17,9 @@ import redis.asyncio as aioredis
 from slack_bolt.response import BoltResponse
 
 log = logging.getLogger(__name__)
+
+# Event IDs remembered in memory while Redis is unavailable (the newest are kept).
+LOCAL_CLAIMS_MAX = 10_000
 
 
 class EventDeduplicator:
@@ -19,13 +29,30 @@ class EventDeduplicator:
         self._redis = client
         self._prefix = prefix
         self._ttl_s = ttl_s
+        # A bounded insertion-ordered set; a stdlib OrderedDict is all it takes.
+        self._local: OrderedDict[str, None] = OrderedDict()
 
     async def claim(self, event_id: str) -> bool:
         """True for the first delivery of this event ID, False for any repeat."""
-        claimed = await self._redis.set(
-            f"{self._prefix}:event:{event_id}", "1", nx=True, ex=self._ttl_s
-        )
+        try:
+            claimed = await self._redis.set(
+                f"{self._prefix}:event:{event_id}", "1", nx=True, ex=self._ttl_s
+            )
+        except aioredis.RedisError as exc:
+            log.warning(
+                "event de-duplication falls back to this process: Redis unavailable",
+                extra={"error": type(exc).__name__},
+            )
+            return self._claim_locally(event_id)
         return bool(claimed)
+
+    def _claim_locally(self, event_id: str) -> bool:
+        if event_id in self._local:
+            return False
+        self._local[event_id] = None
+        while len(self._local) > LOCAL_CLAIMS_MAX:
+            self._local.popitem(last=False)
+        return True
 
     async def middleware(self, body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
         """Bolt middleware: drop (with 200, so Slack stops retrying) an event already claimed."""
