@@ -71,3 +71,21 @@ async def test_beyond_the_line_the_asker_is_told_to_ask_again(
     assert len(busy) == 3
     records = await app.services.audit.tail(10)
     assert sorted(r.outcome for r in records) == ["answered"] * 3 + ["busy"] * 3
+
+
+async def test_where_the_bot_cannot_post_the_line_notice_reaches_the_asker_alone(
+    make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    # A private channel the bot is not in: answers go through each command's response URL.
+    slack.channels["C0NOTMEMB1"] = conversation("private", "C0NOTMEMB1", "board")
+    slack.not_member.add("C0NOTMEMB1")
+    local_server.delay_s = 2.5
+    app = await make_app(max_in_flight_local=1)
+    markers = await ask_many(app, slack, "C0NOTMEMB1", "board", 2)
+    result = await settled(slack, markers, timeout_s=30)
+    assert result.answered == 2
+    waited = [p for m in markers for p in slack.response_posts_by_key[m] if "in line" in p["text"]]
+    assert len(waited) == 1
+    assert waited[0]["response_type"] == "ephemeral"
+    answers = [p for p in slack.response_posts if "answer from" in p["text"]]
+    assert [a["response_type"] for a in answers] == ["in_channel", "in_channel"]

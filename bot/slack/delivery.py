@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -74,29 +75,42 @@ class Reply:
                 await self.web.chat_postMessage(
                     channel=self.channel_id, thread_ts=self.thread_ts, **message
                 )
-        except (SlackApiError, ResponseUrlError, OSError, TimeoutError) as exc:
+        except (SlackApiError, ResponseUrlError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise Undelivered(type(exc).__name__) from exc
 
     async def tell(self, text: str) -> bool:
-        """One sentence for the asker: where the answer would go, else privately through the
-        response URL. False when neither took it."""
-        message = {"text": text, "unfurl_links": False, "unfurl_media": False}
-        # A slash command with nothing posted yet: only the asker should see the sentence.
+        """One sentence for the asker. A slash command's or shortcut's sentence goes to the
+        asker alone (its response URL) when nothing public was posted for it yet or when
+        asked to; otherwise where the answer would go; each falls back to the other. False
+        when neither took it."""
+        message: dict[str, Any] = {"text": text, "unfurl_links": False, "unfurl_media": False}
         private_first = self.response_url is not None and (
-            self.thread_ts is None or self.tell_privately
+            self.thread_ts is None or self.tell_privately or self.via_response_url
         )
-        if not private_first:
-            with contextlib.suppress(Undelivered):
-                await self.post(**message)
+        ways = [self._privately, self._publicly]
+        for way in ways if private_first else reversed(ways):
+            if await way(message):
                 return True
-        if self.response_url and not self.via_response_url:
-            try:
-                await post_to_response_url(self.response_url, response_type="ephemeral", **message)
-                return True
-            except (ResponseUrlError, OSError, TimeoutError):
-                pass
         log.warning("could not tell the asker", extra={"channel": self.channel_id})
         return False
+
+    async def _publicly(self, message: dict[str, Any]) -> bool:
+        if self.via_response_url:
+            return False  # only the answer goes to the channel through the response URL
+        try:
+            await self.post(**message)
+        except Undelivered:
+            return False
+        return True
+
+    async def _privately(self, message: dict[str, Any]) -> bool:
+        if self.response_url is None:
+            return False
+        try:
+            await post_to_response_url(self.response_url, response_type="ephemeral", **message)
+        except (ResponseUrlError, aiohttp.ClientError, OSError, TimeoutError):
+            return False
+        return True
 
     async def queued(self, position: int) -> None:
         """Tell the asker their request waits in line (best effort)."""
