@@ -18,7 +18,7 @@ from bot.capacity import Busy, Gate, WaitNotice
 from bot.customer_email.parse import MAX_BODY_CHARS, ParsedEmail
 from bot.customer_email.schema import EmailSummary
 from bot.customer_email.summarize import SummaryAttempt, summarize_with
-from bot.llm.context_budget import ContextBudget, TooLong, fit
+from bot.llm.context_budget import TooLong
 from bot.llm.prompts import Prompts
 from bot.llm.router import (
     MODEL_ERRORS,
@@ -68,11 +68,11 @@ def timeout_text(seconds: float) -> str:
     )
 
 
-def too_long_text(error: TooLong) -> str:
+def too_long_text(error: TooLong, model: str) -> str:
     """What the asker sees when the question alone does not fit the model's context."""
     return (
-        f"Your question is too long for the on-prem model: it is about {error.tokens:,} tokens "
-        f"and at most {error.budget:,} fit. Nothing was sent anywhere; please shorten it."
+        f"Your question is too long for {model}: it is about {error.tokens:,} tokens and at "
+        f"most {error.budget:,} fit. Nothing was sent anywhere; please shorten it."
     )
 
 
@@ -110,12 +110,11 @@ class CannotAnswer(Exception):
 
 @dataclass(frozen=True)
 class AnswerLimits:
-    """Load and size limits: the deadline of a whole answer, a gate per route, the context."""
+    """Load limits: the deadline of a whole answer and a gate per route."""
 
     deadline_s: float
     local: Gate
     closed: Gate
-    context: ContextBudget
 
     def gate(self, route: Route) -> Gate:
         """The gate of a route."""
@@ -260,6 +259,8 @@ class AnswerService:
         except Busy:
             log.warning("line full; request turned away", extra={"route": decision.route.value})
             return Answer(BUSY_TEXT, decision, Outcome.BUSY, None)
+        except TooLong as exc:
+            return Answer(too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None)
         except TimeoutError:
             log.warning("model did not finish in time", extra={"deadline_s": deadline})
             return Answer(timeout_text(deadline), decision, Outcome.TIMEOUT, None)
@@ -295,9 +296,17 @@ class AnswerService:
             raise AnswerFailed(type(exc).__name__) from exc
         deadline = self.limits.deadline_s
         try:
+            fitted = self._router.fit_for(dict(request), decision.route)
+        except TooLong as exc:
+            too_long = Answer(too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None)
+            await self._record(question, too_long, started, ())
+            return too_long
+        try:
             async with self.limits.gate(decision.route).slot(on_wait):
                 async with asyncio.timeout(deadline):
-                    outcome = await self._summarize(question, decision, email_text, request)
+                    outcome = await self._summarize(
+                        question, decision, email_text, fitted["history"]
+                    )
         except Busy:
             outcome = Answer(BUSY_TEXT, decision, Outcome.BUSY, None)
         except TimeoutError:
@@ -332,7 +341,11 @@ class AnswerService:
         return answer
 
     async def _summarize(
-        self, question: Question, decision: RouteDecision, email_text: str, request: RouterInput
+        self,
+        question: Question,
+        decision: RouteDecision,
+        email_text: str,
+        context: Sequence[BaseMessage],
     ) -> Answer | tuple[SummaryAttempt, str, bool]:
         """The summary from the first model the decision allows that gives one; a refusal
         when the on-prem model is unavailable for a confidential email."""
@@ -345,7 +358,7 @@ class AnswerService:
                     self._prompts,
                     email_text=email_text,
                     instruction=question.text,
-                    context=request["history"],
+                    context=context,
                 )
             except MODEL_ERRORS as exc:
                 if choice is not choices[-1]:
@@ -381,8 +394,8 @@ class AnswerService:
     async def _router_input(
         self, question: Question, history: RedisChatHistory, text: str, started: float
     ) -> RouterInput:
-        """What the router needs: the question with the conversation's memory and mark,
-        fitted into the model's context. Raises `CannotAnswer` when that is impossible."""
+        """What the router needs: the question with the conversation's memory and mark.
+        Raises `CannotAnswer` when the memory store is unavailable."""
         try:
             stored = await history.aload()
         except RedisError as exc:
@@ -391,34 +404,16 @@ class AnswerService:
             )
             await self.record_failure(question, Outcome.UNAVAILABLE, "memory_unavailable", started)
             raise CannotAnswer(MEMORY_UNAVAILABLE_TEXT, Outcome.UNAVAILABLE) from exc
-        try:
-            fitted = fit(
-                self.limits.context,
-                text,
-                question.thread,
-                self._memory.fit_to_budget(stored.messages),
-            )
-        except TooLong as exc:
-            await self.record_failure(question, Outcome.TOO_LONG, "question_too_long", started)
-            raise CannotAnswer(too_long_text(exc), Outcome.TOO_LONG) from exc
-        if fitted.dropped_thread_lines or fitted.dropped_messages:
-            log.info(
-                "context fitted to the model",
-                extra={
-                    "dropped_thread_lines": fitted.dropped_thread_lines,
-                    "dropped_messages": fitted.dropped_messages,
-                },
-            )
         return {
             "facts": question.facts,
             "force_local": question.force_local,
-            # The whole thread counts for stickiness and scanning, not only what fits.
             "sticky": question.sticky or stored.confidential,
             "uncertain_input": question.uncertain_input,
             "thread_unreadable": question.thread_unreadable,
             "question": text,
-            "history": list(fitted.history),
-            "thread": fitted.thread,
+            # Everything is scanned and routed; the router then fits it to the chosen model.
+            "history": self._memory.fit_to_budget(stored.messages),
+            "thread": question.thread,
         }
 
     async def record_failure(

@@ -31,6 +31,7 @@ from bot.llm.safety import disable_prompt_uploads
 from bot.memory import ConversationMemory, MessageCodec
 from bot.redis_client import open_redis
 from bot.routing.classifier import Classifier
+from bot.routing.decision import Route
 from bot.routing.policy import load_policy
 from bot.routing.sensitive import SensitiveDetector
 from bot.settings import ConfigError, Settings
@@ -124,6 +125,7 @@ async def build_services(settings: Settings) -> Services:
         closed_label=closed_spec.label if closed_spec else None,
         local_provider=local_spec.provider,
         closed_provider=closed_spec.provider if closed_spec else None,
+        budgets=context_budgets(settings, prompts),
     )
     memory = ConversationMemory(
         redis_client,
@@ -155,7 +157,7 @@ async def build_services(settings: Settings) -> Services:
         memory=memory,
         audit=audit,
         answers=AnswerService(
-            router, memory, audit, classifier.detector, prompts, answer_limits(settings, prompts)
+            router, memory, audit, classifier.detector, prompts, answer_limits(settings)
         ),
         checks=checks,
         embedded=embedded,
@@ -163,8 +165,8 @@ async def build_services(settings: Settings) -> Services:
     )
 
 
-def answer_limits(settings: Settings, prompts: Prompts) -> AnswerLimits:
-    """The deadline, the gate per route and the context budget, from the settings."""
+def answer_limits(settings: Settings) -> AnswerLimits:
+    """The deadline and the gate per route, from the settings."""
     local_limit = settings.max_in_flight_local
     if settings.local.provider == "embedded":
         # More than the embedded server's slots would only wait inside it, on the clock.
@@ -173,14 +175,23 @@ def answer_limits(settings: Settings, prompts: Prompts) -> AnswerLimits:
         deadline_s=settings.model_timeout_s,
         local=Gate(local_limit, settings.max_queued),
         closed=Gate(settings.max_in_flight_closed, settings.max_queued),
-        context=ContextBudget(
-            window=settings.context_tokens,
-            answer_tokens=settings.max_answer_tokens,
-            # Answers and email summaries share the budget: reserve for the longer prompts.
-            fixed_text=prompts.answer_system + prompts.thread_context + prompts.email_summary,
-            memory_tokens=settings.memory_token_budget,
-        ),
     )
+
+
+def context_budgets(settings: Settings, prompts: Prompts) -> dict[Route, ContextBudget]:
+    """Each route's context window, less the answer and the prompts sent with every request
+    (answers and email summaries share it: reserved for the longer prompts)."""
+    fixed = prompts.answer_system + prompts.thread_context + prompts.email_summary
+    windows = {Route.LOCAL: settings.context_tokens, Route.CLOSED: settings.closed_context_tokens}
+    return {
+        route: ContextBudget(
+            window=window,
+            answer_tokens=settings.max_answer_tokens,
+            fixed_text=fixed,
+            memory_tokens=settings.memory_token_budget,
+        )
+        for route, window in windows.items()
+    }
 
 
 def build_bolt_app(

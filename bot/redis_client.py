@@ -8,12 +8,13 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.settings import Settings
 
 # Reconnect attempts per command (redis-py's own retry, with jittered backoff capped at 1 s):
 # enough to ride over a restart's refused connections without holding a request for long.
+# Only refused or dropped connections are retried, never a timeout: a Redis that hangs
+# would otherwise hold every command for (retries + 1) x the timeout.
 RECONNECT_RETRIES = 3
 
 
@@ -29,8 +30,12 @@ def open_redis(settings: Settings) -> aioredis.Redis:
         timeout=settings.redis_pool_timeout_s,
         socket_timeout=settings.redis_socket_timeout_s,
         socket_connect_timeout=settings.redis_socket_timeout_s,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), RECONNECT_RETRIES),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        retry=Retry(
+            ExponentialWithJitterBackoff(base=0.05, cap=1.0),
+            RECONNECT_RETRIES,
+            supported_errors=(RedisConnectionError,),
+        ),
+        retry_on_error=[RedisConnectionError],
         # A connection idle for this long is checked before use, so one that a Redis
         # restart closed is replaced instead of failing the next command.
         health_check_interval=10,

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=50, ge=1, le=10_000)
     redis_pool_timeout_s: float = Field(default=10.0, gt=0)
     # Per command: a Redis that stops answering is an outage, not a hang.
-    redis_socket_timeout_s: float = Field(default=5.0, gt=0)
+    redis_socket_timeout_s: float = Field(default=2.0, gt=0)
 
     # Models
     local_model: str = "embedded"
@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # The context window the on-prem model serves (the embedded model's is
     # EMBEDDED_CONTEXT_TOKENS); question, thread and memory are fitted into it.
     local_context_tokens: int = Field(default=8192, ge=512)
+    # The closed model's context window (today's OpenAI and Anthropic models take 128,000+).
+    closed_context_tokens: int = Field(default=128_000, ge=512)
     max_answer_tokens: int = Field(default=512, ge=16)
 
     # Routing

@@ -128,7 +128,7 @@ async def test_a_question_too_long_for_the_model_is_told_apart_from_an_outage(
     app = await make_app(local_context_tokens=1024, max_answer_tokens=128)
     await app.sender.event(mention_event("explain " + "this clause " * 2000, private))
     (post,) = await slack.wait_for_posts(1)
-    assert "too long for the on-prem model" in post["text"]
+    assert "too long for local-llama" in post["text"]
     assert "unavailable" not in post["text"]
     assert local_server.requests == []  # nothing was sent that could not fit
 
@@ -179,3 +179,68 @@ async def test_an_event_while_redis_is_down_is_acknowledged_and_told_once(
     assert (result.told, result.lost) == (1, [])
     sentences = [p for p in slack.posts if "memory store is unavailable" in str(p.get("text"))]
     assert len(sentences) == 1
+
+
+@pytest.mark.parametrize("where", ["in a line fitting drops", "in a line fitting cuts"])
+async def test_fitting_to_the_model_never_decides_the_route(
+    make_app: AppFactory,
+    slack: FakeSlack,
+    public: str,
+    closed_server: FakeModelServer,
+    local_server: FakeModelServer,
+    where: str,
+) -> None:
+    # A card number early in a long public thread: whatever is cut to fit the model, the
+    # route was decided on all of it.
+    root = "1790000000.000100"
+    card = "4111 1111 1111 1111"
+    if where == "in a line fitting drops":
+        messages = slack.start_thread(public, root, f"Jane Roe paid with card {card}, refund")
+        for i in range(12):
+            messages.append(
+                {"type": "message", "user": "U0BOB00002", "ts": f"1790000001.{i:06d}",
+                 "text": f"note {i} about the refund " + "blah " * 400}
+            )  # fmt: skip
+    else:
+        messages = slack.start_thread(public, root, "start")
+        messages.append(
+            {"type": "message", "user": "U0BOB00002", "ts": "1790000001.000001",
+             "text": f"Jane Roe's card {card} exp 09/27 " + "y" * 40}
+        )  # fmt: skip
+        messages.append(
+            {"type": "message", "user": "U0BOB00002", "ts": "1790000001.000002",
+             "text": "z" * 9000}
+        )  # fmt: skip
+    app = await make_app(local_context_tokens=4096, closed_context_tokens=4096)
+    await app.sender.event(mention_event("what should we do?", public, thread_ts=root))
+    (post,) = await slack.wait_for_posts(1)
+    assert closed_server.requests == []
+    assert "answer from local-llama" in post["text"]
+
+
+async def test_a_long_public_question_goes_to_the_closed_models_larger_window(
+    make_app: AppFactory, slack: FakeSlack, public: str, closed_server: FakeModelServer
+) -> None:
+    app = await make_app(local_context_tokens=4096)
+    await app.sender.event(mention_event("is this plan sound? " + "we agreed. " * 2400, public))
+    (post,) = await slack.wait_for_posts(1)
+    assert "answer from closed-gpt" in post["text"]
+
+
+async def test_a_redis_that_hangs_is_an_outage_of_seconds_not_minutes(
+    make_app: AppFactory, slack: FakeSlack, public: str, own_redis: RedisProcess
+) -> None:
+    app = await make_app(redis_url=own_redis.url)  # the default REDIS_SOCKET_TIMEOUT_S
+    await ask(app, slack, public, "p0001")
+    assert (await settled(slack, ["p0001"])).answered == 1
+    own_redis.pause()
+    started = time.monotonic()
+    event = mention_event("question p0002", public)
+    status, _, acked_after = await app.sender.event(event)
+    # Slack gives an event 3 s before it retries it.
+    assert (status, acked_after < 3) == (200, True)
+    await ask(app, slack, public, "p0003")
+    threads = {"p0002": str(event["event"]["ts"])}
+    result = await settled(slack, ["p0002", "p0003"], timeout_s=30, threads_of=threads)
+    assert (result.told, result.lost) == (2, [])
+    assert time.monotonic() - started < 15

@@ -7,7 +7,8 @@ is never retried anywhere but on-prem, whatever the error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -22,10 +23,13 @@ from langchain_core.runnables import (
     RunnablePassthrough,
 )
 
+from bot.llm.context_budget import ContextBudget, fit
 from bot.llm.prompts import Prompts
 from bot.routing.channel import ChannelFacts
 from bot.routing.classifier import Classifier, RouteRequest
 from bot.routing.decision import Route, RouteDecision
+
+log = logging.getLogger(__name__)
 
 
 class LocalModelUnavailable(Exception):
@@ -143,8 +147,10 @@ class AnswerRouter:
         closed_label: str | None,
         local_provider: str = "openai",
         closed_provider: str | None = None,
+        budgets: Mapping[Route, ContextBudget] | None = None,
     ) -> None:
         self._classifier = classifier
+        self._budgets = dict(budgets or {})
         self._local = ModelChoice(local_model, local_label, local_provider, fallback=False)
         self._closed = (
             ModelChoice(closed_model, closed_label, closed_provider or "openai", fallback=False)
@@ -201,6 +207,28 @@ class AnswerRouter:
             )
         )
 
+    def fit_for(self, item: dict[str, Any], route: Route) -> dict[str, Any]:
+        """The request cut to the context window of the route's model: the question whole
+        (raises `TooLong` when it alone does not fit), the newest thread lines and memory.
+
+        Only ever called after the route was decided on the whole request, so what is cut
+        away can never change where the rest goes.
+        """
+        budget = self._budgets.get(route)
+        if budget is None:
+            return item
+        fitted = fit(budget, item["question"], item["thread"], item["history"])
+        if fitted.dropped_thread_lines or fitted.dropped_messages:
+            log.info(
+                "request fitted to the model's context",
+                extra={
+                    "route": route.value,
+                    "dropped_thread_lines": fitted.dropped_thread_lines,
+                    "dropped_messages": fitted.dropped_messages,
+                },
+            )
+        return {**item, "thread": fitted.thread, "history": list(fitted.history)}
+
     def _prompt_values(self, item: dict[str, Any]) -> dict[str, Any]:
         thread: Sequence[str] = item["thread"]
         context: list[BaseMessage] = []
@@ -223,6 +251,7 @@ class AnswerRouter:
             item.update(part)
         decision: RouteDecision = item["decision"]
         yield decision
+        item = self.fit_for(item, decision.route)
         if decision.route is Route.CLOSED and self.closed_chain is not None:
             async for piece in self.closed_chain.astream(item):
                 yield piece

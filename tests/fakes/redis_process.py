@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import socket
 import tempfile
 
@@ -53,9 +54,19 @@ class RedisProcess:
         finally:
             await client.aclose()
 
+    def pause(self) -> None:
+        """Freeze it (SIGSTOP): connections stay open and nothing answers, as a hung host."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
     async def stop(self) -> None:
         """Kill it, as a crash or a restart does."""
         if self._process is not None:
+            self.resume()
             self._process.kill()
             await self._process.wait()
             self._process = None
