@@ -68,6 +68,14 @@ def timeout_text(seconds: float) -> str:
     )
 
 
+def waited_too_long_text(seconds: float) -> str:
+    """What the asker sees when the deadline passed while the question waited in line."""
+    return (
+        f"I could not get to your question within {seconds:g} seconds: too many questions are "
+        "ahead of it. Nothing was sent anywhere; please ask again in a few minutes."
+    )
+
+
 def too_long_text(error: TooLong, model: str) -> str:
     """What the asker sees when the question alone does not fit the model's context."""
     return (
@@ -250,20 +258,29 @@ class AnswerService:
         """Collect the answer's pieces within the route's gate and the deadline; an answer
         that says why there is none when the model failed, None when it answered."""
         deadline = self.limits.deadline_s
+        answering = False
         try:
-            async with self.limits.gate(decision.route).slot(on_wait):
-                async with asyncio.timeout(deadline):
-                    async for event in stream:
-                        if isinstance(event, Piece):
-                            pieces.append(event)
+            # The deadline runs from arrival: time in line counts, so with a hung model
+            # nobody waits for the people ahead of them to time out first.
+            async with (
+                asyncio.timeout(deadline),
+                self.limits.gate(decision.route).slot(on_wait),
+            ):
+                answering = True
+                async for event in stream:
+                    if isinstance(event, Piece):
+                        pieces.append(event)
+        except TimeoutError:
+            if not answering:
+                log.warning("deadline passed in line", extra={"route": decision.route.value})
+                return Answer(waited_too_long_text(deadline), decision, Outcome.BUSY, None)
+            log.warning("model did not finish in time", extra={"deadline_s": deadline})
+            return Answer(timeout_text(deadline), decision, Outcome.TIMEOUT, None)
         except Busy:
             log.warning("line full; request turned away", extra={"route": decision.route.value})
             return Answer(BUSY_TEXT, decision, Outcome.BUSY, None)
         except TooLong as exc:
             return Answer(too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None)
-        except TimeoutError:
-            log.warning("model did not finish in time", extra={"deadline_s": deadline})
-            return Answer(timeout_text(deadline), decision, Outcome.TIMEOUT, None)
         except LocalModelUnavailable as exc:
             if rejected_request(exc.__cause__):
                 log.warning("on-prem model rejected the request (too long?)")
@@ -301,17 +318,22 @@ class AnswerService:
             too_long = Answer(too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None)
             await self._record(question, too_long, started, ())
             return too_long
+        answering = False
         try:
-            async with self.limits.gate(decision.route).slot(on_wait):
-                async with asyncio.timeout(deadline):
-                    outcome = await self._summarize(
-                        question, decision, email_text, fitted["history"]
-                    )
+            async with (
+                asyncio.timeout(deadline),
+                self.limits.gate(decision.route).slot(on_wait),
+            ):
+                answering = True
+                outcome = await self._summarize(question, decision, email_text, fitted["history"])
         except Busy:
             outcome = Answer(BUSY_TEXT, decision, Outcome.BUSY, None)
         except TimeoutError:
-            log.warning("model did not finish a summary in time", extra={"deadline_s": deadline})
-            outcome = Answer(timeout_text(deadline), decision, Outcome.TIMEOUT, None)
+            log.warning("summary not finished in time", extra={"deadline_s": deadline})
+            if answering:
+                outcome = Answer(timeout_text(deadline), decision, Outcome.TIMEOUT, None)
+            else:
+                outcome = Answer(waited_too_long_text(deadline), decision, Outcome.BUSY, None)
         except Exception as exc:
             await self._record(question, Answer("", decision, Outcome.ERROR, None), started, ())
             raise AnswerFailed(type(exc).__name__) from exc

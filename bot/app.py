@@ -267,6 +267,10 @@ def build_web_app(services: Services, bolt_app: AsyncApp | None) -> web.Applicat
         verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
         async def slack_events(request: web.Request) -> web.Response:
+            if services.in_flight.draining:
+                # Shutting down: a request on a kept-alive connection goes back to Slack,
+                # which retries it (on another replica) instead of it being cut off here.
+                return web.Response(status=503, text="stopping", headers={"Connection": "close"})
             try:
                 body = decode_body(await request.read())
                 if verifier is not None and not verifier.is_valid(

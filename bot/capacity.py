@@ -35,6 +35,7 @@ class Gate:
         self._slots = asyncio.Semaphore(limit)
         self._waiting = 0
         self._holding = 0
+        self._notices: set[asyncio.Future[None]] = set()
 
     @property
     def waiting(self) -> int:
@@ -62,7 +63,11 @@ class Gate:
         try:
             done, _ = await asyncio.wait({acquire}, timeout=self._notice_after_s)
             if not done and on_wait is not None:
-                await on_wait(position)
+                # Sent beside the wait, not before it: a notice that Slack rate-limits must
+                # not keep a freed slot idle.
+                notice = asyncio.ensure_future(on_wait(position))
+                self._notices.add(notice)
+                notice.add_done_callback(self._notices.discard)
             await acquire
         except BaseException:
             # Cancelled (or the notice failed) while in line: give back a slot we may

@@ -29,6 +29,16 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("payload not an object", b"payload=%5B1%2C2%5D", "application/x-www-form-urlencoded"),
     ("empty body", b"", "application/json"),
     ("JSON body as a form", b"{broken", "application/x-www-form-urlencoded"),
+    (
+        "a view without its type",
+        b"payload=%7B%22type%22%3A%22view_submission%22%2C%22view%22%3A%7B%22callback_id%22%3A%22x%22%7D%7D",
+        "application/x-www-form-urlencoded",
+    ),
+    (
+        "a subtype that is an object",
+        b'{"type": "event_callback", "event": {"type": "message", "subtype": {"a": 1}}}',
+        "application/json",
+    ),
 ]
 
 # What Slack's requests are made of: its field names, form syntax, and text people write.
@@ -120,6 +130,13 @@ async def test_any_direct_message_text_reaches_the_message_handler(
 ) -> None:
     status, _, _ = await running.sender.event(dm_event(text, "D0ALICEDM1"))
     assert status == 200
+
+
+async def test_while_shutting_down_requests_go_back_to_slack(make_app: AppFactory) -> None:
+    app = await make_app()
+    app.services.in_flight.draining = True
+    status, _, _ = await app.sender.event(dm_event("hello", "D0ALICEDM1"))
+    assert status == 503  # Slack retries it, on another replica
 
 
 @pytest.fixture

@@ -78,3 +78,20 @@ async def test_a_waiter_cancelled_in_line_leaves_no_slot_taken() -> None:
     # The slot is free again: a new request gets it at once.
     async with asyncio.timeout(1), gate.slot():
         assert gate.holding == 1
+
+
+async def test_a_slow_notice_does_not_keep_a_freed_slot_idle() -> None:
+    gate = Gate(1, 5, notice_after_s=0.05)
+    got_slot: list[float] = []
+
+    async def slow_notice(position: int) -> None:
+        await asyncio.sleep(5)  # Slack rate-limits the notice
+
+    async def one(hold_s: float) -> None:
+        async with gate.slot(slow_notice):
+            got_slot.append(asyncio.get_running_loop().time())
+            await asyncio.sleep(hold_s)
+
+    started = asyncio.get_running_loop().time()
+    await asyncio.gather(one(0.2), one(0))
+    assert got_slot[1] - started < 1

@@ -32,7 +32,7 @@ async def test_200_questions_in_flight_are_all_answered_once(
     # A small Redis pool and a model that takes 2 s: every request needs Redis while most
     # connections are busy, and most requests wait in line for the model.
     closed_server.delay_s = 2.0
-    app = await make_app(redis_max_connections=8, max_in_flight_closed=50)
+    app = await make_app(redis_max_connections=8, max_in_flight_closed=50, model_timeout_s=60)
     markers = await ask_many(app, slack, public, "general", 200)
     result = await settled(slack, markers, timeout_s=90)
     assert result.lost == []
@@ -63,7 +63,7 @@ async def test_beyond_the_line_the_asker_is_told_to_ask_again(
     slack.channels["C0PRIVATE1"] = conversation("private", "C0PRIVATE1", "deals")
     # Long enough that all six are in before the first is answered.
     local_server.delay_s = 3.0
-    app = await make_app(max_in_flight_local=1, max_queued=2)
+    app = await make_app(max_in_flight_local=1, max_queued=2, model_timeout_s=30)
     markers = await ask_many(app, slack, "C0PRIVATE1", "deals", 6)
     result = await settled(slack, markers, timeout_s=40)
     assert (result.answered, result.told, result.lost) == (3, 3, [])

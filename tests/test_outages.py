@@ -244,3 +244,22 @@ async def test_a_redis_that_hangs_is_an_outage_of_seconds_not_minutes(
     result = await settled(slack, ["p0002", "p0003"], timeout_s=30, threads_of=threads)
     assert (result.told, result.lost) == (2, [])
     assert time.monotonic() - started < 15
+
+
+async def test_with_a_hung_model_everyone_in_line_is_told_within_the_deadline(
+    make_app: AppFactory, slack: FakeSlack, private: str, local_server: FakeModelServer
+) -> None:
+    local_server.hang = True
+    app = await make_app(model_timeout_s=2, max_in_flight_local=1)
+    started = time.monotonic()
+    events = {f"l{i:04d}": mention_event(f"question l{i:04d}", private) for i in range(4)}
+    for event in events.values():
+        await app.sender.event(event)
+    threads = {m: str(e["event"]["ts"]) for m, e in events.items()}
+    result = await settled(slack, list(events), timeout_s=20, threads_of=threads)
+    assert (result.told, result.lost) == (4, [])
+    assert time.monotonic() - started < 2 + 1.5
+    outcomes = [r.outcome for r in await app.services.audit.tail(10)]
+    # The first timed out at the model; those behind it in line, at the same deadline.
+    assert len(outcomes) == 4
+    assert set(outcomes) == {"timeout", "busy"}

@@ -58,6 +58,7 @@ async def serve(settings: Settings, *, socket_mode: bool) -> int:
             handler = AsyncSocketModeHandler(bolt_app, settings.slack_app_token.get_secret_value())
             await handler.connect_async()  # type: ignore[no-untyped-call]
         await stop.wait()
+        services.in_flight.draining = True
         log.info("hearthbot stopping", extra={"in_flight": len(services.in_flight)})
         # No new requests: Slack sends them to another replica, or retries them later.
         if handler is not None:

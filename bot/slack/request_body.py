@@ -63,6 +63,17 @@ OBJECT_FIELDS = frozenset(
 )  # fmt: skip
 ID_OR_OBJECT_FIELDS = frozenset({"team", "user", "channel", "enterprise", "inputs"})
 LIST_OF_OBJECT_FIELDS = frozenset({"authorizations", "actions", "files", "blocks"})
+# Fields Bolt and hearthbot compare, hash or slice as text ("text" is not one: in blocks it
+# is an object).
+STRING_FIELDS = frozenset(
+    {
+        "type", "subtype", "ts", "thread_ts", "event_ts", "channel_type", "callback_id",
+        "trigger_id", "response_url", "command", "event_id", "team_id", "user_id",
+        "channel_id", "enterprise_id", "api_app_id", "bot_id",
+    }
+)  # fmt: skip
+# Objects that Bolt indexes a key of without looking.
+REQUIRED_KEYS = {"view": "type"}
 
 
 def _json_object(text: str, what: str) -> dict[str, Any]:
@@ -94,6 +105,10 @@ def _check_shapes(root: Mapping[str, object]) -> None:
                 raise BadBody(f"{key} is not an object")
             if key in ID_OR_OBJECT_FIELDS and not (value is None or isinstance(value, str | dict)):
                 raise BadBody(f"{key} is neither an ID nor an object")
+            if key in STRING_FIELDS and not (value is None or isinstance(value, str)):
+                raise BadBody(f"{key} is not a string")
+            if key in REQUIRED_KEYS and REQUIRED_KEYS[key] not in value:
+                raise BadBody(f"{key} has no {REQUIRED_KEYS[key]}")
             if key in LIST_OF_OBJECT_FIELDS and not (
                 isinstance(value, list) and all(isinstance(item, dict) for item in value)
             ):
