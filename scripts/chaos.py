@@ -207,22 +207,26 @@ async def malformed(w: World) -> Row:
 async def redis_restart(w: World) -> Row:
     w.closed.delay_s = 1.0
     run = await w.serve(w.env())
-    during, after = markers("down", 20), markers("back", 20)
-    task = asyncio.create_task(ask_many(w, run, PUBLIC, during))
-    await asyncio.sleep(0.3)
+    mid, down, after = markers("midr", 10), markers("down", 10), markers("back", 20)
+    task = asyncio.create_task(ask_many(w, run, PUBLIC, mid))
+    await asyncio.sleep(0.3)  # killed while these are being answered
     await w.redis.stop()
     await task
-    await asyncio.sleep(2.0)
+    await ask_many(w, run, PUBLIC, down)  # sent while Redis is down
+    during = await settled(w.slack, mid + down, timeout_s=30)
     await w.redis.start()
     back = time.monotonic()
     await ask_many(w, run, PUBLIC, after)
     recovered = await settled(w.slack, after, timeout_s=30)
     took = time.monotonic() - back
-    result = await settled(w.slack, during + after, timeout_s=30)
+    result = await settled(w.slack, mid + down + after, timeout_s=1)
     failures = []
     if recovered.answered != len(after):
         failures.append(f"only {recovered.answered}/{len(after)} answered after Redis returned")
-    note = f"after restart: {recovered.answered}/{len(after)} answered, all within {took:.1f} s"
+    note = (
+        f"while down: {during.answered} answered, {during.told} told; after the restart "
+        f"{recovered.answered}/{len(after)} answered, within {took:.1f} s"
+    )
     return Row("redis-restart", result, note, failures)
 
 
