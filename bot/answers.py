@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from redis.exceptions import RedisError
@@ -35,6 +36,7 @@ from bot.routing.decision import Route, RouteDecision
 from bot.routing.sensitive import SensitiveDetector
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LOCAL_UNAVAILABLE_TEXT = (
     "The on-prem model is unavailable right now, so I could not answer. "
@@ -257,28 +259,15 @@ class AnswerService:
     ) -> Answer | None:
         """Collect the answer's pieces within the route's gate and the deadline; an answer
         that says why there is none when the model failed, None when it answered."""
-        deadline = self.limits.deadline_s
-        answering = False
+
+        async def collect() -> None:
+            async for event in stream:
+                if isinstance(event, Piece):
+                    pieces.append(event)
+
         try:
-            # The deadline runs from arrival: time in line counts, so with a hung model
-            # nobody waits for the people ahead of them to time out first.
-            async with (
-                asyncio.timeout(deadline),
-                self.limits.gate(decision.route).slot(on_wait),
-            ):
-                answering = True
-                async for event in stream:
-                    if isinstance(event, Piece):
-                        pieces.append(event)
-        except TimeoutError:
-            if not answering:
-                log.warning("deadline passed in line", extra={"route": decision.route.value})
-                return Answer(waited_too_long_text(deadline), decision, Outcome.BUSY, None)
-            log.warning("model did not finish in time", extra={"deadline_s": deadline})
-            return Answer(timeout_text(deadline), decision, Outcome.TIMEOUT, None)
-        except Busy:
-            log.warning("line full; request turned away", extra={"route": decision.route.value})
-            return Answer(BUSY_TEXT, decision, Outcome.BUSY, None)
+            limited = await self._within_limits(decision, on_wait, collect)
+            return limited if isinstance(limited, Answer) else None
         except TooLong as exc:
             return Answer(too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None)
         except LocalModelUnavailable as exc:
@@ -290,7 +279,6 @@ class AnswerService:
                 extra={"error": type(exc.__cause__).__name__},
             )
             return Answer(LOCAL_UNAVAILABLE_TEXT, decision, Outcome.REFUSED, None)
-        return None
 
     async def summarize_email(
         self, question: Question, email: ParsedEmail, on_wait: WaitNotice | None = None
@@ -311,29 +299,18 @@ class AnswerService:
         except Exception as exc:
             await self.record_failure(question, Outcome.ERROR, "routing_failed", started)
             raise AnswerFailed(type(exc).__name__) from exc
-        deadline = self.limits.deadline_s
         try:
             fitted = self._router.fit_for(dict(request), decision.route)
         except TooLong as exc:
             too_long = Answer(too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None)
             await self._record(question, too_long, started, ())
             return too_long
-        answering = False
         try:
-            async with (
-                asyncio.timeout(deadline),
-                self.limits.gate(decision.route).slot(on_wait),
-            ):
-                answering = True
-                outcome = await self._summarize(question, decision, email_text, fitted["history"])
-        except Busy:
-            outcome = Answer(BUSY_TEXT, decision, Outcome.BUSY, None)
-        except TimeoutError:
-            log.warning("summary not finished in time", extra={"deadline_s": deadline})
-            if answering:
-                outcome = Answer(timeout_text(deadline), decision, Outcome.TIMEOUT, None)
-            else:
-                outcome = Answer(waited_too_long_text(deadline), decision, Outcome.BUSY, None)
+            outcome = await self._within_limits(
+                decision,
+                on_wait,
+                lambda: self._summarize(question, decision, email_text, fitted["history"]),
+            )
         except Exception as exc:
             await self._record(question, Answer("", decision, Outcome.ERROR, None), started, ())
             raise AnswerFailed(type(exc).__name__) from exc
@@ -361,6 +338,37 @@ class AnswerService:
         usage = [Piece("", answered_by or "", False, attempt.input_tokens, attempt.output_tokens)]
         await self._record(question, answer, started, usage)
         return answer
+
+    async def _within_limits(
+        self,
+        decision: RouteDecision,
+        on_wait: WaitNotice | None,
+        work: Callable[[], Awaitable[T]],
+    ) -> T | Answer:
+        """Run `work` in the route's gate and within the deadline; an answer that says why
+        when the line is full or the deadline passes.
+
+        The deadline runs from arrival: time in line counts, so with a hung model nobody
+        waits for the people ahead of them to time out first.
+        """
+        deadline = self.limits.deadline_s
+        answering = False
+        try:
+            async with (
+                asyncio.timeout(deadline),
+                self.limits.gate(decision.route).slot(on_wait),
+            ):
+                answering = True
+                return await work()
+        except Busy:
+            log.warning("line full; request turned away", extra={"route": decision.route.value})
+            return Answer(BUSY_TEXT, decision, Outcome.BUSY, None)
+        except TimeoutError:
+            if not answering:
+                log.warning("deadline passed in line", extra={"route": decision.route.value})
+                return Answer(waited_too_long_text(deadline), decision, Outcome.BUSY, None)
+            log.warning("model did not finish in time", extra={"deadline_s": deadline})
+            return Answer(timeout_text(deadline), decision, Outcome.TIMEOUT, None)
 
     async def _summarize(
         self,

@@ -4,6 +4,8 @@ on-prem client is also built away from the environment altogether (see `isolatio
 
 from __future__ import annotations
 
+import os
+
 from langchain_core.language_models import BaseChatModel
 from pydantic import SecretStr
 
@@ -82,8 +84,10 @@ def build_closed_model(settings: Settings) -> BaseChatModel | None:
             max_retries=1,
             max_tokens=settings.max_answer_tokens,
         )
+    import openai
     from langchain_openai import ChatOpenAI
 
+    proxy = os.environ.get("OPENAI_PROXY") or None
     return ChatOpenAI(
         model=spec.name,
         base_url=settings.openai_base_url,
@@ -92,4 +96,10 @@ def build_closed_model(settings: Settings) -> BaseChatModel | None:
         max_retries=1,
         max_completion_tokens=settings.max_answer_tokens,
         stream_usage=True,
+        # Clients of its own: langchain-openai otherwise shares one cached httpx client per
+        # URL across the process, bound to the first event loop that used it. OPENAI_PROXY,
+        # which langchain-openai honours for the closed API, is handed to them.
+        openai_proxy=None,
+        http_client=openai.DefaultHttpxClient(proxy=proxy),
+        http_async_client=openai.DefaultAsyncHttpxClient(proxy=proxy),
     )
