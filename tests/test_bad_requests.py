@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.slack.request_body import parse_body
 from tests.conftest import AppFactory, RunningApp
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_requests import dm_event, slash_form
@@ -143,3 +145,20 @@ async def test_while_shutting_down_requests_go_back_to_slack(make_app: AppFactor
 async def running(make_app: AppFactory, public: str) -> RunningApp:
     """One app for every example of a property test."""
     return await make_app()
+
+
+def test_every_payload_slack_sends_passes_the_shape_checks() -> None:
+    # Slack's own payload examples (tests/data/slack), as JSON bodies and as interactivity
+    # forms: the checks that refuse malformed bodies must never refuse a real one.
+    samples = sorted((Path(__file__).parent / "data" / "slack").glob("*.json"))
+    checked = 0
+    for sample in samples:
+        data = json.loads(sample.read_text())
+        if not isinstance(data, dict) or "ok" in data:
+            continue  # Web API responses, not requests
+        body = json.dumps(data)
+        assert parse_body(body, "application/json") == data, sample.name
+        form = urlencode({"payload": body})
+        assert parse_body(form, "application/x-www-form-urlencoded") == data, sample.name
+        checked += 1
+    assert checked >= 5
