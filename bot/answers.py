@@ -221,6 +221,15 @@ class AnswerService:
             assert isinstance(first, RouteDecision)  # the decision is always the first event
             decision = first
             try:
+                # Before the line: a question that cannot fit is told so at once.
+                self._router.fit_for(dict(request), decision.route)
+            except TooLong as exc:
+                too_long = Answer(
+                    too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None
+                )
+                await self._record(question, too_long, started, ())
+                return too_long
+            try:
                 failed = await self._stream_answer(stream, decision, pieces, on_wait)
             except Exception as exc:
                 await self._record(
@@ -300,7 +309,7 @@ class AnswerService:
             await self.record_failure(question, Outcome.ERROR, "routing_failed", started)
             raise AnswerFailed(type(exc).__name__) from exc
         try:
-            fitted = self._router.fit_for(dict(request), decision.route)
+            self._router.fit_for(dict(request), decision.route)
         except TooLong as exc:
             too_long = Answer(too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None)
             await self._record(question, too_long, started, ())
@@ -309,7 +318,7 @@ class AnswerService:
             outcome = await self._within_limits(
                 decision,
                 on_wait,
-                lambda: self._summarize(question, decision, email_text, fitted["history"]),
+                lambda: self._summarize(question, decision, email_text, request),
             )
         except Exception as exc:
             await self._record(question, Answer("", decision, Outcome.ERROR, None), started, ())
@@ -375,12 +384,19 @@ class AnswerService:
         question: Question,
         decision: RouteDecision,
         email_text: str,
-        context: Sequence[BaseMessage],
+        request: RouterInput,
     ) -> Answer | tuple[SummaryAttempt, str, bool]:
         """The summary from the first model the decision allows that gives one; a refusal
         when the on-prem model is unavailable for a confidential email."""
         choices = self._router.choices(decision)
         for choice in choices:
+            # Each model gets the memory fitted to its own window (the on-prem fallback too).
+            on_prem = decision.route is Route.LOCAL or choice.fallback
+            route = Route.LOCAL if on_prem else Route.CLOSED
+            try:
+                context = self._router.fit_for(dict(request), route)["history"]
+            except TooLong as exc:
+                return Answer(too_long_text(exc, choice.label), decision, Outcome.TOO_LONG, None)
             try:
                 attempt = await summarize_with(
                     choice.model,

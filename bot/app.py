@@ -267,10 +267,6 @@ def build_web_app(services: Services, bolt_app: AsyncApp | None) -> web.Applicat
         verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
         async def slack_events(request: web.Request) -> web.Response:
-            if services.in_flight.draining:
-                # Shutting down: a request on a kept-alive connection goes back to Slack,
-                # which retries it (on another replica) instead of it being cut off here.
-                return web.Response(status=503, text="stopping", headers={"Connection": "close"})
             try:
                 body = decode_body(await request.read())
                 if verifier is not None and not verifier.is_valid(
@@ -285,6 +281,11 @@ def build_web_app(services: Services, bolt_app: AsyncApp | None) -> web.Applicat
             except BadBody as exc:
                 log.warning("malformed request refused", extra={"reason": str(exc)})
                 return web.Response(status=400, text=f"bad request: {exc}")
+            if services.in_flight.draining and parsed.get("type") == "event_callback":
+                # Shutting down: an event on a kept-alive connection goes back to Slack, which
+                # retries it (on another replica). Commands and shortcuts are never retried
+                # by Slack: those are still answered, and the drain waits for them.
+                return web.Response(status=503, text="stopping", headers={"Connection": "close"})
             bolt_request = AsyncBoltRequest(
                 body=body,
                 query=request.query_string,

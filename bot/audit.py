@@ -3,6 +3,7 @@ Redis Stream and written as a structured log line."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import statistics
@@ -13,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+
+from bot.redis_client import BEST_EFFORT_TIMEOUT_S
 
 log = logging.getLogger("bot.audit")
 
@@ -65,10 +68,11 @@ class AuditLog:
         """
         log.info("route decision", extra={"audit": asdict(entry)})
         try:
-            await self._redis.xadd(
-                self.key, entry.to_fields(), maxlen=self._max_entries, approximate=True
-            )
-        except aioredis.RedisError:
+            async with asyncio.timeout(BEST_EFFORT_TIMEOUT_S):
+                await self._redis.xadd(
+                    self.key, entry.to_fields(), maxlen=self._max_entries, approximate=True
+                )
+        except (aioredis.RedisError, TimeoutError):
             log.warning("audit stream unavailable; the record is only in this log", exc_info=True)
 
     async def tail(self, count: int) -> list[AuditRecord]:

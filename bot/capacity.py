@@ -60,6 +60,7 @@ class Gate:
         self._waiting += 1
         position = max(1, self._holding + self._waiting - self.limit)
         acquire = asyncio.ensure_future(self._slots.acquire())
+        notice: asyncio.Future[None] | None = None
         try:
             done, _ = await asyncio.wait({acquire}, timeout=self._notice_after_s)
             if not done and on_wait is not None:
@@ -69,6 +70,8 @@ class Gate:
                 self._notices.add(notice)
                 notice.add_done_callback(self._notices.discard)
             await acquire
+            if notice is not None and not notice.done():
+                notice.cancel()  # the answer is coming: a notice still on its way is stale
         except BaseException:
             # Cancelled (or the notice failed) while in line: give back a slot we may
             # have been handed in the meantime, and leave the line.

@@ -16,6 +16,9 @@ from bot.settings import Settings
 # Only refused or dropped connections are retried, never a timeout: a Redis that hangs
 # would otherwise hold every command for (retries + 1) x the timeout.
 RECONNECT_RETRIES = 3
+# Seconds a best-effort Redis call (a cache read or write, an audit entry) may take before
+# the request goes on without it; REDIS_SOCKET_TIMEOUT_S bounds the calls answering needs.
+BEST_EFFORT_TIMEOUT_S = 1.0
 
 
 def open_redis(settings: Settings) -> aioredis.Redis:

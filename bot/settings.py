@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=50, ge=1, le=10_000)
     redis_pool_timeout_s: float = Field(default=10.0, gt=0)
     # Per command: a Redis that stops answering is an outage, not a hang.
-    redis_socket_timeout_s: float = Field(default=2.0, gt=0)
+    redis_socket_timeout_s: float = Field(default=5.0, gt=0)
 
     # Models
     local_model: str = "embedded"

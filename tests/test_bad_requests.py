@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from bot.slack.request_body import parse_body
 from tests.conftest import AppFactory, RunningApp
-from tests.fakes.slack_api import FakeSlack
+from tests.fakes.ledger import settled
+from tests.fakes.slack_api import FakeSlack, conversation
 from tests.fakes.slack_requests import dm_event, slash_form
 
 MALFORMED: list[tuple[str, bytes, str]] = [
@@ -134,11 +135,35 @@ async def test_any_direct_message_text_reaches_the_message_handler(
     assert status == 200
 
 
-async def test_while_shutting_down_requests_go_back_to_slack(make_app: AppFactory) -> None:
+async def test_while_shutting_down_events_go_back_to_slack_and_commands_are_answered(
+    make_app: AppFactory, slack: FakeSlack, public: str
+) -> None:
     app = await make_app()
     app.services.in_flight.draining = True
     status, _, _ = await app.sender.event(dm_event("hello", "D0ALICEDM1"))
     assert status == 503  # Slack retries it, on another replica
+    # Slack never retries a slash command: it is answered, and the drain waits for it.
+    form = slash_form("question c0001", public, "general", slack.response_url("c0001"))
+    assert (await app.sender.command(form))[0] == 200
+    assert (await settled(slack, ["c0001"])).answered == 1
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"attachments": [{"fallback": "alert", "text": "disk full", "ts": 123456789}]},
+        {"metadata": {"event_type": "alert", "event_payload": {"type": 3, "event": "x"}}},
+    ],
+    ids=["an attachment with a numeric ts", "metadata of any shape"],
+)
+async def test_what_other_apps_put_in_messages_is_not_refused(
+    make_app: AppFactory, slack: FakeSlack, extra: dict[str, object]
+) -> None:
+    slack.channels["D0ALICEDM1"] = conversation("im", "D0ALICEDM1")
+    app = await make_app()
+    event = dm_event("question x0001", "D0ALICEDM1", **extra)
+    assert (await app.sender.event(event))[0] == 200
+    assert (await settled(slack, ["x0001"])).answered == 1
 
 
 @pytest.fixture

@@ -95,3 +95,20 @@ async def test_a_slow_notice_does_not_keep_a_freed_slot_idle() -> None:
     started = asyncio.get_running_loop().time()
     await asyncio.gather(one(0.2), one(0))
     assert got_slot[1] - started < 1
+
+
+async def test_a_notice_still_on_its_way_when_the_slot_comes_is_dropped() -> None:
+    gate = Gate(1, 5, notice_after_s=0.05)
+    delivered: list[int] = []
+
+    async def rate_limited_notice(position: int) -> None:
+        await asyncio.sleep(0.5)  # Slack said: retry after a while
+        delivered.append(position)
+
+    async def one(hold_s: float) -> None:
+        async with gate.slot(rate_limited_notice):
+            await asyncio.sleep(hold_s)
+
+    await asyncio.gather(one(0.2), one(0))
+    await asyncio.sleep(0.6)
+    assert delivered == []  # the answer came first: the stale notice was never posted

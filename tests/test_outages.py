@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import AppFactory, RunningApp
 from tests.fakes.ledger import settled
+from tests.fakes.loopback import wait_until
 from tests.fakes.model_servers import FakeModelServer
 from tests.fakes.redis_process import RedisProcess
 from tests.fakes.slack_api import FakeSlack, conversation
@@ -263,3 +264,61 @@ async def test_with_a_hung_model_everyone_in_line_is_told_within_the_deadline(
     # The first timed out at the model; those behind it in line, at the same deadline.
     assert len(outcomes) == 4
     assert set(outcomes) == {"timeout", "busy"}
+
+
+async def test_when_the_closed_model_fails_the_on_prem_fallback_gets_a_request_it_can_take(
+    make_app: AppFactory,
+    slack: FakeSlack,
+    public: str,
+    closed_server: FakeModelServer,
+    local_server: FakeModelServer,
+) -> None:
+    root = "1790000000.000100"
+    messages = slack.start_thread(public, root, "the plan")
+    for i in range(20):
+        messages.append(
+            {"type": "message", "user": "U0BOB00002", "ts": f"1790000001.{i:06d}",
+             "text": f"step {i} " + "we will then do the next thing. " * 150}
+        )  # fmt: skip
+    closed_server.down = True
+    app = await make_app(local_context_tokens=8192)
+    await app.sender.event(mention_event("is this plan sound?", public, thread_ts=root))
+    (post,) = await slack.wait_for_posts(1)
+    assert "answer from local-llama" in post["text"]
+    sent = "\n".join(str(m.get("content")) for m in local_server.requests[-1]["messages"])
+    assert len(sent.encode()) // 3 < 8192  # fitted to the on-prem window, not the cloud's
+
+
+async def test_a_question_too_long_is_told_at_once_not_after_waiting_in_line(
+    make_app: AppFactory, slack: FakeSlack, private: str, local_server: FakeModelServer
+) -> None:
+    local_server.delay_s = 3
+    app = await make_app(local_context_tokens=1024, max_answer_tokens=128, max_in_flight_local=1)
+    await app.sender.event(mention_event("a short one", private))
+    await asyncio.sleep(0.3)  # it holds the only slot
+    started = time.monotonic()
+    await app.sender.event(mention_event("explain " + "this clause " * 2000, private))
+    await wait_until(lambda: any("too long" in str(p.get("text")) for p in slack.posts), "too long")
+    assert time.monotonic() - started < 1.5
+    assert not any("in line" in str(p.get("text")) for p in slack.posts)
+
+
+async def test_an_event_claimed_while_redis_was_away_is_not_answered_again_after(
+    make_app: AppFactory, slack: FakeSlack, private: str, own_redis: RedisProcess
+) -> None:
+    app = await make_app(redis_url=own_redis.url)
+    await own_redis.stop()
+    event = mention_event("question y0001", private)
+    await app.sender.event(event)
+    await slack.wait_for_posts(1, timeout=20)  # told: the memory store is unavailable
+    await own_redis.start()
+    await app.sender.event(mention_event("question y0002", private))  # Redis answers again
+    await slack.wait_for_posts(2, timeout=20)
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    await app.sender.event(event, headers=retry)
+    await asyncio.sleep(1.5)
+    assert len(slack.posts) == 2
+    # ...and the claim reached Redis, where another replica would find it.
+    assert await app.services.redis.exists(
+        f"{app.services.settings.redis_prefix}:event:{event['event_id']}"
+    )

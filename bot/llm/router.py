@@ -172,7 +172,14 @@ class AnswerRouter:
         )
         self.closed_chain: Runnable[Any, Piece] | None = None
         if closed_model is not None and closed_label is not None:
-            fallback_chain = prepare | prompt | local_model | _pieces(local_label, fallback=True)
+            # The fallback gets the request refitted to the on-prem window: it was fitted to
+            # the closed model's, which is usually far larger.
+            refit: Runnable[dict[str, Any], dict[str, Any]] = RunnableLambda(
+                lambda item: self.fit_for(item, Route.LOCAL)
+            )
+            fallback_chain = (
+                refit | prepare | prompt | local_model | _pieces(local_label, fallback=True)
+            )
             primary = prepare | prompt | closed_model | _pieces(closed_label, fallback=False)
             # Not the default `with_fallbacks`, which catches every exception: only errors
             # from the closed provider's client fall back, and only to the on-prem model.

@@ -7,6 +7,7 @@ caught broadly on purpose: every one of them moves the request on-prem, never of
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -16,6 +17,7 @@ import redis.asyncio as aioredis
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.redis_client import BEST_EFFORT_TIMEOUT_S
 from bot.routing.channel import ChannelFacts, ChannelKind, facts_from_conversation
 
 log = logging.getLogger(__name__)
@@ -99,8 +101,9 @@ class ChannelDirectory:
     async def _cached_or_fetched(self, web: AsyncWebClient, channel_id: str) -> ChannelFacts:
         key = self._key(channel_id)
         try:
-            cached = await self._redis.get(key)
-        except aioredis.RedisError:
+            async with asyncio.timeout(BEST_EFFORT_TIMEOUT_S):
+                cached = await self._redis.get(key)
+        except (aioredis.RedisError, TimeoutError):
             log.warning("channel cache unavailable", exc_info=True)
             cached = None
         data = self._open(channel_id, cached) if cached else None
@@ -125,9 +128,10 @@ class ChannelDirectory:
         ttl = self._ttl_s if facts.kind is not ChannelKind.UNKNOWN else min(self._ttl_s, 60)
         if ttl > 0:
             try:
-                await self._redis.set(
-                    key, self._seal(channel_id, json.dumps(facts.to_json())), ex=ttl
-                )
-            except aioredis.RedisError:
+                async with asyncio.timeout(BEST_EFFORT_TIMEOUT_S):
+                    await self._redis.set(
+                        key, self._seal(channel_id, json.dumps(facts.to_json())), ex=ttl
+                    )
+            except (aioredis.RedisError, TimeoutError):
                 log.warning("channel cache unavailable", exc_info=True)
         return facts

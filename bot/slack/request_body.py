@@ -74,6 +74,14 @@ STRING_FIELDS = frozenset(
 )  # fmt: skip
 # Objects that Bolt indexes a key of without looking.
 REQUIRED_KEYS = {"view": "type"}
+# The objects Bolt navigates into, where the checks above apply too.
+NAVIGATED_FIELDS = frozenset(
+    {
+        "event", "view", "message", "previous_message", "container", "item",
+        "assistant_thread", "function_data", "authorizations", "actions", "team", "user",
+        "channel", "enterprise",
+    }
+)  # fmt: skip
 
 
 def _json_object(text: str, what: str) -> dict[str, Any]:
@@ -90,8 +98,13 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
 
 
 def _check_shapes(root: Mapping[str, object]) -> None:
-    """Raise `BadBody` where a field Slack always sends as an object (or a list of them, or
-    an ID or an object) holds something else, at any depth."""
+    """Raise `BadBody` where a field Bolt reads holds a type Slack never sends there.
+
+    Checked at the top of the body and inside the objects Bolt navigates into (the event,
+    the message, the view, the authorizations...), not inside attachments, blocks or
+    metadata, whose contents the apps that posted them chose (an attachment's `ts` may be
+    a number; metadata may hold any `type`).
+    """
     stack: list[object] = [root]
     while stack:
         node = stack.pop()
@@ -101,17 +114,21 @@ def _check_shapes(root: Mapping[str, object]) -> None:
         if not isinstance(node, dict):
             continue
         for key, value in node.items():
-            if key in OBJECT_FIELDS and not isinstance(value, dict):
-                raise BadBody(f"{key} is not an object")
-            if key in ID_OR_OBJECT_FIELDS and not (value is None or isinstance(value, str | dict)):
-                raise BadBody(f"{key} is neither an ID nor an object")
-            if key in STRING_FIELDS and not (value is None or isinstance(value, str)):
-                raise BadBody(f"{key} is not a string")
-            if key in REQUIRED_KEYS and REQUIRED_KEYS[key] not in value:
-                raise BadBody(f"{key} has no {REQUIRED_KEYS[key]}")
-            if key in LIST_OF_OBJECT_FIELDS and not (
-                isinstance(value, list) and all(isinstance(item, dict) for item in value)
-            ):
-                raise BadBody(f"{key} is not a list of objects")
-            if isinstance(value, dict | list):
+            _check_field(key, value)
+            if key in NAVIGATED_FIELDS and isinstance(value, dict | list):
                 stack.append(value)
+
+
+def _check_field(key: str, value: object) -> None:
+    if key in OBJECT_FIELDS and not isinstance(value, dict):
+        raise BadBody(f"{key} is not an object")
+    if key in ID_OR_OBJECT_FIELDS and not (value is None or isinstance(value, str | dict)):
+        raise BadBody(f"{key} is neither an ID nor an object")
+    if key in STRING_FIELDS and not (value is None or isinstance(value, str)):
+        raise BadBody(f"{key} is not a string")
+    if key in REQUIRED_KEYS and isinstance(value, dict) and REQUIRED_KEYS[key] not in value:
+        raise BadBody(f"{key} has no {REQUIRED_KEYS[key]}")
+    if key in LIST_OF_OBJECT_FIELDS and not (
+        isinstance(value, list) and all(isinstance(item, dict) for item in value)
+    ):
+        raise BadBody(f"{key} is not a list of objects")
