@@ -216,7 +216,7 @@ class AnswerService:
             try:
                 first = await anext(stream)
             except Exception as exc:
-                await self.record_failure(question, Outcome.ERROR, "routing_failed", started)
+                await self._record_failure(question, Outcome.ERROR, "routing_failed", started)
                 raise AnswerFailed(type(exc).__name__) from exc
             assert isinstance(first, RouteDecision)  # the decision is always the first event
             decision = first
@@ -306,7 +306,7 @@ class AnswerService:
         try:
             decision = await asyncio.to_thread(self._router.classify, dict(request))
         except Exception as exc:
-            await self.record_failure(question, Outcome.ERROR, "routing_failed", started)
+            await self._record_failure(question, Outcome.ERROR, "routing_failed", started)
             raise AnswerFailed(type(exc).__name__) from exc
         try:
             self._router.fit_for(dict(request), decision.route)
@@ -448,7 +448,7 @@ class AnswerService:
             log.warning(
                 "memory store unavailable; not answered", extra={"error": type(exc).__name__}
             )
-            await self.record_failure(question, Outcome.UNAVAILABLE, "memory_unavailable", started)
+            await self._record_failure(question, Outcome.UNAVAILABLE, "memory_unavailable", started)
             raise CannotAnswer(MEMORY_UNAVAILABLE_TEXT, Outcome.UNAVAILABLE) from exc
         return {
             "facts": question.facts,
@@ -462,7 +462,7 @@ class AnswerService:
             "thread": question.thread,
         }
 
-    async def record_failure(
+    async def _record_failure(
         self, question: Question, outcome: Outcome, reason: str, started: float
     ) -> None:
         """An audit record for a request that ended before (or without) a route decision."""

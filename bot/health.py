@@ -22,14 +22,11 @@ class ModelProbe:
 
 
 def probe_for(provider: str, base_url: str, api_key: str | None) -> ModelProbe:
-    """Which URL tells whether a model server is up, per protocol."""
+    """Which URL tells whether the on-prem model server is up: Ollama's or an
+    OpenAI-compatible one (the closed API is not probed)."""
     base = base_url.rstrip("/")
     if provider == "ollama":
         return ModelProbe(f"{base}/api/tags", {})
-    if provider == "anthropic":
-        return ModelProbe(
-            f"{base}/v1/models", {"x-api-key": api_key or "", "anthropic-version": "2023-06-01"}
-        )
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     return ModelProbe(f"{base}/models", headers)
 
