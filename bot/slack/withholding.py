@@ -37,6 +37,11 @@ def value_pattern(values: Sequence[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(alternatives), re.IGNORECASE)
 
 
+# How far back a withheld value or finding is looked for when only part of a text is
+# published (a streamed answer): the context a detector reads before a value ("password:").
+CONTEXT_CHARS = 512
+
+
 def withhold_text(
     detector: SensitiveDetector,
     text: str,
@@ -44,16 +49,44 @@ def withhold_text(
     values: Sequence[str] = (),
 ) -> str:
     """`text` with every finding of `categories` and every private value replaced."""
-    if not text or (not categories and not values):
-        return text
-    clean = normalize(text)
-    spans = [(s, e, WITHHELD_MARK) for s, e, _ in detector.spans(clean, only=categories)]
+    return withhold_segment(detector, text, 0, len(text), categories, values)
+
+
+def withhold_segment(
+    detector: SensitiveDetector,
+    text: str,
+    start: int,
+    end: int,
+    categories: Collection[str],
+    values: Sequence[str] = (),
+) -> str:
+    """`text[start:end]` withheld as part of `text`: findings are looked for with what comes
+    before and after it, and one that crosses either end is withheld up to that end."""
+    segment = text[start:end]
+    if not segment or (not categories and not values):
+        return segment
+    before = normalize(text[max(0, start - CONTEXT_CHARS) : start])
+    clean = normalize(segment)
+    after = normalize(text[end : end + CONTEXT_CHARS])
+    whole = before + clean + after
+    found = [(s, e) for s, e, _ in detector.spans(whole, only=categories)]
     pattern = value_pattern(values)
     if pattern is not None:
-        spans += [(m.start(), m.end(), WITHHELD_MARK) for m in pattern.finditer(clean)]
+        found += [(m.start(), m.end()) for m in pattern.finditer(whole)]
+    low, high = len(before), len(before) + len(clean)
+    spans = [
+        (max(s, low) - low, min(e, high) - low, WITHHELD_MARK)
+        for s, e in found
+        if e > low and s < high
+    ]
     if not spans:
-        return text
+        return segment
     return replace_spans(clean, spans)
+
+
+def longest_match(values: Sequence[str]) -> int:
+    """The most characters a private value can take in text, separators included."""
+    return max((len(v) * (1 + 3) for v in values), default=0)
 
 
 def withhold_summary(

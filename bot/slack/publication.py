@@ -1,0 +1,87 @@
+"""What of a model's answer may be published, piece by piece as it streams. Pure; no I/O.
+
+Every piece that leaves is model text made inert for Slack (`inert_markdown`) and, when the
+asker wrote sensitive data privately, withheld (`withhold_segment`). A streamed piece cannot
+be taken back, so a piece is only released when nothing after it can change it:
+- it ends at a line break (or, in a long line, a space), never inside a word, a value or a
+  Markdown link that is still being written;
+- when there is something to withhold, the last `hold` characters stay back, more than any
+  finding or private value can span, so a card number is never sent half-written.
+Releasing the same text in any number of pieces publishes the same words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from bot.routing.sensitive import SensitiveDetector
+from bot.slack.markdown import inert_markdown
+from bot.slack.withholding import longest_match, withhold_segment
+
+# More than any built-in finding spans (an IBAN with spaces, an email address, a key).
+FINDING_HOLD = 400
+# A line longer than this is released at its last space, not held to its end.
+LONG_LINE = 300
+
+
+class Publication:
+    """The answer as it streams: the model's raw text in, publishable Markdown out."""
+
+    def __init__(
+        self,
+        detector: SensitiveDetector,
+        categories: Collection[str] = frozenset(),
+        values: Sequence[str] = (),
+    ) -> None:
+        self._detector = detector
+        self._categories = categories
+        self._values = tuple(values)
+        withholding = bool(categories or values)
+        self._hold = max(FINDING_HOLD, longest_match(values)) if withholding else 0
+        self._raw = ""
+        self._released = 0
+
+    @property
+    def raw(self) -> str:
+        """Everything the model wrote so far."""
+        return self._raw
+
+    @property
+    def waiting(self) -> int:
+        """Characters written but not released yet."""
+        return len(self._raw) - self._released
+
+    def feed(self, text: str) -> None:
+        """More of the model's answer."""
+        self._raw += text
+
+    def release(self, *, final: bool = False) -> str:
+        """Publishable Markdown for what can be released now (everything, when `final`)."""
+        end = len(self._raw) if final else self._boundary()
+        if end <= self._released:
+            return ""
+        segment = withhold_segment(
+            self._detector, self._raw, self._released, end, self._categories, self._values
+        )
+        self._released = end
+        return inert_markdown(segment)
+
+    def _boundary(self) -> int:
+        """The end of the longest releasable text: see the module's docstring."""
+        start, raw = self._released, self._raw
+        limit = len(raw) - self._hold
+        if limit <= start:
+            return start
+        line_end = raw.rfind("\n", start, limit)
+        end = line_end + 1
+        if line_end < 0:
+            if limit - start < LONG_LINE:
+                return start
+            end = raw.rfind(" ", start, limit) + 1
+            if end <= start:
+                return start
+        # A link still open (`[words` without its `](address)`) waits for its end.
+        opened = raw.rfind("[", start, end)
+        if opened > raw.rfind(")", start, end):
+            end = opened
+        return max(end, start)

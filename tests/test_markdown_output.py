@@ -1,0 +1,163 @@
+"""Model Markdown on its way to Slack, without I/O: split within limits without breaking a
+code block or a word, made inert, converted to mrkdwn for response URLs, and released piece
+by piece as it streams without ever publishing half a private value."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.routing.sensitive import SensitiveDetector
+from bot.slack.markdown import MIN_PIECE, inert_markdown, open_fence, split_markdown
+from bot.slack.mrkdwn import to_mrkdwn
+from bot.slack.publication import Publication
+from bot.slack.withholding import WITHHELD_MARK, withhold_text
+from tests.test_untrusted_output import CONTROL_SEQUENCES, LIVE
+
+DETECTOR = SensitiveDetector()
+FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+words = st.text(alphabet="abcdefghij", min_size=1, max_size=12)
+lines = st.lists(words, min_size=0, max_size=15).map(" ".join)
+blocks = st.one_of(
+    st.lists(lines, min_size=1, max_size=8).map("\n".join),  # a paragraph
+    st.tuples(
+        st.sampled_from(["```", "```python", "~~~", "````sh"]), st.lists(lines, max_size=40)
+    ).map(lambda t: "\n".join([t[0], *t[1], re.sub("[a-z]", "", t[0])])),  # a code block
+)
+documents = st.lists(blocks, min_size=1, max_size=12).map("\n\n".join)
+
+
+def _words(text: str) -> list[str]:
+    """The words of a text, leaving out fence lines (splitting adds closers and openers)."""
+    return [w for line in text.split("\n") if not FENCE_LINE.match(line) for w in line.split()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(documents, st.integers(min_value=MIN_PIECE, max_value=1200))
+def test_split_markdown_keeps_every_word_whole_and_every_piece_renders_alone(
+    text: str, limit: int
+) -> None:
+    pieces = split_markdown(text, limit)
+    assert all(len(p) <= limit for p in pieces)
+    assert _words("\n".join(pieces)) == _words(text)  # nothing lost, no word cut
+    for piece in pieces:
+        assert open_fence(piece) is None, piece  # every piece closes what it opens
+
+
+def test_a_split_code_block_is_reopened_with_its_language() -> None:
+    code = "\n".join(f"x{i} = {i}" for i in range(400))
+    text = f"Intro.\n\n```python\n{code}\n```\n\nAfter."
+    pieces = split_markdown(text, 1000)
+    assert len(pieces) > 3
+    inner = next(p for p in pieces if "x200 = 200" in p)
+    assert inner.startswith("```python\n")
+    assert inner.endswith("\n```")
+    assert pieces[-1].endswith("After.")
+
+
+def test_a_word_longer_than_a_piece_is_the_only_thing_cut() -> None:
+    text = "short words " + "x" * 1500 + " end"
+    pieces = split_markdown(text, 500)
+    assert all(len(p) <= 500 for p in pieces)
+    assert "".join(pieces).replace(" ", "") == text.replace(" ", "")
+
+
+@given(st.sampled_from(CONTROL_SEQUENCES), st.text(max_size=40))
+def test_inert_markdown_lets_no_control_sequence_through(sequence: str, around: str) -> None:
+    assert not LIVE.search(inert_markdown(f"{around}{sequence}{around}"))
+
+
+def test_markdown_links_show_where_they_go() -> None:
+    out = inert_markdown('Pay [your invoice](https://evil.example/pay "Invoice") now')
+    assert "your invoice (https://evil.example/pay)" in out
+    assert "](" not in out
+    assert inert_markdown("[https://a.example](https://a.example)") == "https://a.example"
+    # A reference definition would turn `[words]` anywhere into a hidden link.
+    assert "\\[ref]:" in inert_markdown("see [invoice][ref]\n[ref]: https://evil.example")
+
+
+def test_to_mrkdwn_renders_what_models_write() -> None:
+    md = (
+        "# Plan\n\nSome **bold**, _italic_ and ~~old~~ `a<b` text, "
+        "[the docs](https://docs.example) and <!channel>.\n\n"
+        "- one\n- two\n  1. nested\n\n```python\nif a < b:\n    pass\n```\n\n> quoted\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |"
+    )
+    out = to_mrkdwn(md)
+    assert out.startswith("*Plan*")
+    assert "*bold*" in out
+    assert "_italic_" in out
+    assert "~old~" in out
+    assert "`a&lt;b`" in out
+    assert "the docs (https://docs.example)" in out
+    assert "• one\n• two\n    1. nested" in out
+    assert "```\nif a &lt; b:\n    pass\n```" in out
+    assert "> quoted" in out
+    assert "```\na | b\n1 | 2\n```" in out
+    assert not LIVE.search(out)
+
+
+@given(st.text(max_size=300))
+def test_to_mrkdwn_never_lets_a_control_sequence_through(text: str) -> None:
+    for sequence in CONTROL_SEQUENCES[:3]:
+        assert not LIVE.search(to_mrkdwn(text + sequence))
+
+
+CARD = "4539 1488 0343 6467"
+SECRET_VALUES = (CARD.replace(" ", ""),)
+
+
+def _release_in_pieces(
+    text: str, cuts: list[int], categories: frozenset[str], values: tuple[str, ...]
+) -> str:
+    publication = Publication(DETECTOR, categories, values)
+    out, start = [], 0
+    for cut in sorted(set(cuts)):
+        publication.feed(text[start:cut])
+        out.append(publication.release())
+        start = cut
+    publication.feed(text[start:])
+    out.append(publication.release(final=True))
+    return "".join(out)
+
+
+long_lines = st.lists(words, min_size=30, max_size=90).map(" ".join)
+answer_texts = st.lists(
+    st.one_of(
+        lines,
+        long_lines,  # released at spaces, not at line ends
+        st.just(f"the card {CARD} again"),
+        st.just("the card 4539\n1488 0343\n6467 across lines"),
+        long_lines.map(lambda line: f"{line} {CARD} {line}"),
+        st.just("[a link](https://x.example)"),
+    ),
+    min_size=1,
+    max_size=30,
+).map("\n".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(answer_texts, st.lists(st.integers(min_value=0, max_value=3000), max_size=40))
+def test_a_streamed_answer_never_publishes_a_withheld_value_however_it_is_cut(
+    text: str, cuts: list[int]
+) -> None:
+    streamed = _release_in_pieces(text, cuts, frozenset({"credit_card"}), SECRET_VALUES)
+    digits = re.sub(r"\D", "", streamed)
+    assert "4539148803436467" not in digits
+    assert "6467" not in re.sub(r"\s", "", streamed.replace(WITHHELD_MARK, "|"))
+    # The same words as publishing the whole answer at once (a value cut by a release
+    # boundary is withheld on both sides of it: two marks instead of one).
+    whole = inert_markdown(withhold_text(DETECTOR, text, {"credit_card"}, SECRET_VALUES))
+    marks = re.compile(r"(?:\[withheld\]\s*)+")
+    assert marks.sub("[withheld] ", streamed).split() == marks.sub("[withheld] ", whole).split()
+
+
+@settings(max_examples=100, deadline=None)
+@given(answer_texts, st.lists(st.integers(min_value=0, max_value=3000), max_size=40))
+def test_streaming_without_anything_to_withhold_publishes_exactly_the_inert_text(
+    text: str, cuts: list[int]
+) -> None:
+    assert _release_in_pieces(text, cuts, frozenset(), ()) == inert_markdown(text)
