@@ -7,9 +7,9 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from redis.exceptions import RedisError
@@ -26,7 +26,6 @@ from bot.llm.router import (
     AnswerRouter,
     LocalModelUnavailable,
     Piece,
-    RouterEvent,
     RouterInput,
     rejected_request,
 )
@@ -102,6 +101,7 @@ class Outcome(StrEnum):
     TOO_LONG = "too_long"  # the request did not fit the model's context
     UNAVAILABLE = "unavailable"  # the memory store (Redis) was unavailable
     UNDELIVERED = "undelivered"  # answered, but Slack would not take the answer
+    STOPPED = "stopped"  # the asker stopped the answer while it was written
     ERROR = "error"
 
 
@@ -169,8 +169,36 @@ class Answer:
     notes: tuple[str, ...] = ()
 
 
+class Stopped(Exception):
+    """The asker stopped the answer while it was written (raised by the text sink)."""
+
+
+# Receives each piece of an answer's text as the model writes it; may raise `Stopped`.
+TextSink = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What the generation step produced: the text, who wrote it, and what it cost."""
+
+    text: str
+    answered_by: str | None
+    fell_back: bool
+    pieces: Sequence[Piece] = ()
+    summary: EmailSummary | None = None
+    stopped: bool = False
+
+
+# The one step that differs between answering and summarising.
+Generate = Callable[[RouteDecision, RouterInput], Awaitable["Generated | Answer"]]
+
+
 class AnswerService:
-    """Runs one question through memory and the router, and records the decision."""
+    """Runs every request along one path: context, decision, generation, memory, audit.
+
+    Only the generation step differs: streamed text (`answer`) or a validated structured
+    summary (`summarize_email`). Delivery is the caller's (Slack or the terminal).
+    """
 
     def __init__(
         self,
@@ -198,96 +226,27 @@ class AnswerService:
         """Where every request's outcome is recorded."""
         return self._audit
 
-    async def answer(self, question: Question, on_wait: WaitNotice | None = None) -> Answer:
+    async def answer(
+        self,
+        question: Question,
+        on_wait: WaitNotice | None = None,
+        on_text: TextSink | None = None,
+    ) -> Answer:
         """Answer a question; a local-model outage becomes a refusal, never a cloud call.
 
-        Raises `CannotAnswer` (with the sentence for the asker) when the memory store is
-        unavailable or the question is too long; `on_wait` is awaited if the request has to
-        wait in line for its route.
+        `on_text` gets the answer's text as the model writes it, and may stop it by raising
+        `Stopped` (the model call is cancelled, the partial answer kept). Raises
+        `CannotAnswer` (with the sentence for the asker) when the memory store is
+        unavailable; `on_wait` is awaited if the request has to wait in line for its route.
         """
-        started = time.monotonic()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("question", extra={"text": self._detector.redact(question.text)})
-        history = self._memory.history(question.conversation)
-        request = await self._router_input(question, history, question.text, started)
-        stream = self._router.astream(request)
         pieces: list[Piece] = []
-        try:
-            try:
-                first = await anext(stream)
-            except Exception as exc:
-                await self._record_failure(question, Outcome.ERROR, "routing_failed", started)
-                raise AnswerFailed(type(exc).__name__) from exc
-            assert isinstance(first, RouteDecision)  # the decision is always the first event
-            decision = first
-            try:
-                # Before the line: a question that cannot fit is told so at once.
-                self._router.fit_for(dict(request), decision.route)
-            except TooLong as exc:
-                too_long = Answer(
-                    too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None
-                )
-                await self._record(question, too_long, started, ())
-                return too_long
-            try:
-                failed = await self._stream_answer(stream, decision, pieces, on_wait)
-            except Exception as exc:
-                await self._record(
-                    question, Answer("", decision, Outcome.ERROR, None), started, pieces
-                )
-                raise AnswerFailed(type(exc).__name__) from exc
-        finally:
-            await _close(stream)
-        if failed is not None:
-            await self._record(question, failed, started, pieces)
-            return failed
-        text = "".join(p.text for p in pieces).strip() or EMPTY_ANSWER_TEXT
-        fell_back = any(p.fallback for p in pieces)
-        answered_by = next((p.model for p in reversed(pieces)), decision.model)
-        notes = await self._remember(
-            history, [HumanMessage(question.text), AIMessage(text)], decision.confidential
-        )
-        answer = Answer(
-            text,
-            decision,
-            Outcome.FALLBACK if fell_back else Outcome.ANSWERED,
-            answered_by,
-            notes=notes,
-        )
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("answer", extra={"text": self._detector.redact(text)})
-        await self._record(question, answer, started, pieces)
-        return answer
 
-    async def _stream_answer(
-        self,
-        stream: AsyncIterator[RouterEvent],
-        decision: RouteDecision,
-        pieces: list[Piece],
-        on_wait: WaitNotice | None,
-    ) -> Answer | None:
-        """Collect the answer's pieces within the route's gate and the deadline; an answer
-        that says why there is none when the model failed, None when it answered."""
+        async def generate(decision: RouteDecision, request: RouterInput) -> Generated | Answer:
+            return await self._generate_text(decision, request, pieces, on_text)
 
-        async def collect() -> None:
-            async for event in stream:
-                if isinstance(event, Piece):
-                    pieces.append(event)
-
-        try:
-            limited = await self._within_limits(decision, on_wait, collect)
-            return limited if isinstance(limited, Answer) else None
-        except TooLong as exc:
-            return Answer(too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None)
-        except LocalModelUnavailable as exc:
-            if rejected_request(exc.__cause__):
-                log.warning("on-prem model rejected the request (too long?)")
-                return Answer(TOO_LONG_REJECTED_TEXT, decision, Outcome.TOO_LONG, None)
-            log.warning(
-                "local model unavailable; refused without sending elsewhere",
-                extra={"error": type(exc.__cause__).__name__},
-            )
-            return Answer(LOCAL_UNAVAILABLE_TEXT, decision, Outcome.REFUSED, None)
+        return await self._run(question, question.text, generate, on_wait, pieces)
 
     async def summarize_email(
         self, question: Question, email: ParsedEmail, on_wait: WaitNotice | None = None
@@ -297,56 +256,101 @@ class AnswerService:
         The email is scanned with everything else, so in practice it routes local; the
         summary is stored in the thread's memory under the same confidentiality mark.
         """
-        started = time.monotonic()
-        history = self._memory.history(question.conversation)
         email_text = email.as_prompt_text()
         request_text = f"{question.text}\n\n[customer email]\n{email_text}".strip()
+
+        async def generate(decision: RouteDecision, request: RouterInput) -> Generated | Answer:
+            return await self._summarize(question, decision, email_text, request)
+
+        answer = await self._run(question, request_text, generate, on_wait, [])
+        if email.truncated and answer.outcome in (Outcome.ANSWERED, Outcome.FALLBACK):
+            answer = replace(answer, notes=(TRUNCATED_EMAIL_NOTE, *answer.notes))
+        return answer
+
+    async def _run(
+        self,
+        question: Question,
+        request_text: str,
+        generate: Generate,
+        on_wait: WaitNotice | None,
+        pieces: Sequence[Piece],
+    ) -> Answer:
+        """The one path every request takes."""
+        started = time.monotonic()
+        history = self._memory.history(question.conversation)
         request = await self._router_input(question, history, request_text, started)
-        # Scanning a long email is CPU work: off the event loop, as the router does it.
+        # Scanning a long request is CPU work: off the event loop.
         try:
             decision = await asyncio.to_thread(self._router.classify, dict(request))
         except Exception as exc:
             await self._record_failure(question, Outcome.ERROR, "routing_failed", started)
             raise AnswerFailed(type(exc).__name__) from exc
         try:
+            # Before the line: a question that cannot fit is told so at once.
             self._router.fit_for(dict(request), decision.route)
         except TooLong as exc:
             too_long = Answer(too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None)
             await self._record(question, too_long, started, ())
             return too_long
         try:
-            outcome = await self._within_limits(
-                decision,
-                on_wait,
-                lambda: self._summarize(question, decision, email_text, request),
+            result = await self._within_limits(
+                decision, on_wait, lambda: generate(decision, request)
             )
         except Exception as exc:
-            await self._record(question, Answer("", decision, Outcome.ERROR, None), started, ())
+            await self._record(question, Answer("", decision, Outcome.ERROR, None), started, pieces)
             raise AnswerFailed(type(exc).__name__) from exc
-        if isinstance(outcome, Answer):
-            await self._record(question, outcome, started, ())
-            return outcome
-        attempt, answered_by, fell_back = outcome
-        if attempt.summary is not None:
-            text = attempt.summary.as_text()
-        else:
-            text = (attempt.plain_text or EMPTY_ANSWER_TEXT) + (
-                "\n(The model did not return a structured summary; this is its plain summary.)"
-            )
+        if isinstance(result, Answer):
+            await self._record(question, result, started, pieces)
+            return result
+        text = result.text.strip() or EMPTY_ANSWER_TEXT
         notes = await self._remember(
             history, [HumanMessage(request_text), AIMessage(text)], decision.confidential
         )
+        outcome = Outcome.ANSWERED
+        if result.stopped:
+            outcome = Outcome.STOPPED
+        elif result.fell_back:
+            outcome = Outcome.FALLBACK
         answer = Answer(
-            text,
-            decision,
-            Outcome.FALLBACK if fell_back else Outcome.ANSWERED,
-            answered_by,
-            summary=attempt.summary,
-            notes=((TRUNCATED_EMAIL_NOTE,) if email.truncated else ()) + notes,
+            text, decision, outcome, result.answered_by, summary=result.summary, notes=notes
         )
-        usage = [Piece("", answered_by or "", False, attempt.input_tokens, attempt.output_tokens)]
-        await self._record(question, answer, started, usage)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("answer", extra={"text": self._detector.redact(text)})
+        await self._record(question, answer, started, result.pieces)
         return answer
+
+    async def _generate_text(
+        self,
+        decision: RouteDecision,
+        request: RouterInput,
+        pieces: list[Piece],
+        on_text: TextSink | None,
+    ) -> Generated | Answer:
+        """The answer streamed from the chosen model, each piece handed to `on_text`."""
+        stream = self._router.astream_answer(request, decision)
+        stopped = False
+        try:
+            async for piece in stream:
+                pieces.append(piece)
+                if on_text is not None and piece.text:
+                    await on_text(piece.text)
+        except Stopped:
+            stopped = True
+            log.info("answer stopped by the asker; model call cancelled")
+        except TooLong as exc:
+            return Answer(too_long_text(exc, decision.model), decision, Outcome.TOO_LONG, None)
+        except LocalModelUnavailable as exc:
+            return _local_failure(decision, exc.__cause__)
+        finally:
+            # Closing the stream ends the model's HTTP call: no tokens nobody reads.
+            await _close(stream)
+        return Generated(
+            text="".join(p.text for p in pieces),
+            answered_by=next((p.model for p in reversed(pieces)), decision.model),
+            fell_back=any(p.fallback for p in pieces),
+            pieces=tuple(pieces),
+            stopped=stopped,
+        )
 
     async def _within_limits(
         self,
@@ -385,7 +389,7 @@ class AnswerService:
         decision: RouteDecision,
         email_text: str,
         request: RouterInput,
-    ) -> Answer | tuple[SummaryAttempt, str, bool]:
+    ) -> Generated | Answer:
         """The summary from the first model the decision allows that gives one; a refusal
         when the on-prem model is unavailable for a confidential email."""
         choices = self._router.choices(decision)
@@ -411,13 +415,9 @@ class AnswerService:
                     log.warning("closed model failed on a summary; trying on-prem")
                     continue
                 if decision.route is Route.LOCAL:
-                    if rejected_request(exc):
-                        log.warning("on-prem model rejected the summary request (too long?)")
-                        return Answer(TOO_LONG_REJECTED_TEXT, decision, Outcome.TOO_LONG, None)
-                    log.warning("local model unavailable; refused without sending elsewhere")
-                    return Answer(LOCAL_UNAVAILABLE_TEXT, decision, Outcome.REFUSED, None)
+                    return _local_failure(decision, exc)
                 raise
-            return attempt, choice.label, choice.fallback
+            return _summary_generated(attempt, choice.label, choice.fallback)
         raise AssertionError("a decision always allows at least one model")
 
     async def _remember(
@@ -526,7 +526,31 @@ def failure_record(
     )
 
 
-async def _close(stream: AsyncIterator[RouterEvent]) -> None:
+def _local_failure(decision: RouteDecision, error: BaseException | None) -> Answer:
+    """What the asker is told when the on-prem model failed: never a cloud call instead."""
+    if rejected_request(error):
+        log.warning("on-prem model rejected the request (too long?)")
+        return Answer(TOO_LONG_REJECTED_TEXT, decision, Outcome.TOO_LONG, None)
+    log.warning(
+        "local model unavailable; refused without sending elsewhere",
+        extra={"error": type(error).__name__},
+    )
+    return Answer(LOCAL_UNAVAILABLE_TEXT, decision, Outcome.REFUSED, None)
+
+
+def _summary_generated(attempt: SummaryAttempt, label: str, fell_back: bool) -> Generated:
+    """A summary attempt as generated text: the structured summary, or the plain one."""
+    if attempt.summary is not None:
+        text = attempt.summary.as_text()
+    else:
+        text = (attempt.plain_text or EMPTY_ANSWER_TEXT) + (
+            "\n(The model did not return a structured summary; this is its plain summary.)"
+        )
+    usage = Piece("", label, fell_back, attempt.input_tokens, attempt.output_tokens)
+    return Generated(text, label, fell_back, (usage,), summary=attempt.summary)
+
+
+async def _close(stream: AsyncIterator[Any]) -> None:
     """Close a router stream early (after a timeout or an error), so its HTTP call ends."""
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:

@@ -36,6 +36,7 @@ from bot.routing.policy import load_policy
 from bot.routing.sensitive import SensitiveDetector
 from bot.settings import ConfigError, Settings
 from bot.slack import register
+from bot.slack.app_home import HomeFacts
 from bot.slack.channels import ChannelDirectory
 from bot.slack.dedup import EventDeduplicator
 from bot.slack.delivery import ReplyGuard
@@ -232,6 +233,12 @@ def build_bolt_app(
         ),
         emails=EmailFinder(FileReader(settings.slack_file_origin), services.email_parser),
         guard=ReplyGuard(services.audit, services.in_flight),
+        home=HomeFacts(
+            policy=services.classifier.policy,
+            categories=frozenset(services.classifier.detector.config.categories),
+            local_model=settings.local.label,
+            closed_model=settings.closed.label if settings.closed else None,
+        ),
     )
     dedup = EventDeduplicator(
         services.redis, prefix=settings.redis_prefix, ttl_s=settings.dedup_ttl_s

@@ -37,6 +37,10 @@ class AuditRecord:
     input_tokens: int | None = None
     output_tokens: int | None = None
     time: float = field(default_factory=time.time)
+    # "request" (one per request) or "feedback" (one per click on an answer's buttons).
+    kind: str = "request"
+    vote: str | None = None  # feedback: "good" or "bad"
+    channel_kind: str | None = None
 
     def to_fields(self) -> dict[bytes | bytearray | memoryview[int] | str | int | float, Any]:
         """Stream entry fields (Redis stores strings)."""
@@ -87,9 +91,27 @@ class AuditLog:
         return [AuditRecord.from_fields(fields) for _, fields in entries if fields]
 
 
+def satisfaction(records: Iterable[AuditRecord]) -> dict[str, dict[str, Any]]:
+    """Feedback per route and model: `closed gpt-4o` → good, bad and the share of good."""
+    votes: dict[str, Counter[str]] = {}
+    for r in records:
+        if r.kind == "feedback" and r.vote:
+            votes.setdefault(f"{r.route} {r.answered_by or r.model}", Counter())[r.vote] += 1
+    return {
+        key: {
+            "good": c["good"],
+            "bad": c["bad"],
+            "satisfaction": round(c["good"] / (c["good"] + c["bad"]), 3),
+        }
+        for key, c in sorted(votes.items())
+        if c["good"] + c["bad"]
+    }
+
+
 def summarize(records: Iterable[AuditRecord]) -> dict[str, Any]:
-    """Counts by route, outcome, reason and model, and latency percentiles."""
-    items = list(records)
+    """Counts by route, outcome, reason and model, latency percentiles, and feedback."""
+    everything = list(records)
+    items = [r for r in everything if r.kind == "request"]
     latencies = sorted(r.latency_ms for r in items)
 
     def percentile(p: float) -> int | None:
@@ -112,4 +134,5 @@ def summarize(records: Iterable[AuditRecord]) -> dict[str, Any]:
             "input": sum(r.input_tokens or 0 for r in items),
             "output": sum(r.output_tokens or 0 for r in items),
         },
+        "feedback": satisfaction(everything),
     }

@@ -3,6 +3,7 @@ fake, recording model servers, and the app itself served over HTTP on loopback."
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -55,8 +56,20 @@ async def redis_client(redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
 
 
 def context_line(post: dict[str, Any]) -> str:
-    """The routing context line under a posted answer (its last block)."""
-    return str(post["blocks"][-1]["elements"][0]["text"])
+    """The routing context line under a posted answer (its last context block)."""
+    blocks = post["blocks"]
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    contexts = [b for b in blocks if b.get("type") == "context"]
+    assert contexts, f"no context line in {blocks!r}"
+    return str(contexts[-1]["elements"][0]["text"])
+
+
+def context_texts(post: dict[str, Any]) -> list[str]:
+    """The context line under an answer and the notes beside it."""
+    contexts = [b for b in post["blocks"] if b.get("type") == "context"]
+    assert contexts, f"no context line in {post['blocks']!r}"
+    return [str(e["text"]) for e in contexts[-1]["elements"]]
 
 
 @pytest.fixture

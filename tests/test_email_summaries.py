@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.slack.formatting import MAX_BLOCKS, SECTION_TEXT_LIMIT
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, context_line
 from tests.fakes.model_servers import FakeModelServer
 from tests.fakes.slack_api import FakeSlack, conversation
 from tests.fakes.slack_requests import (
@@ -67,7 +67,9 @@ def assert_summary_post(post: dict[str, Any], *, with_lists: bool = True) -> Non
         assert any(t.startswith("*Key facts*") for t in texts)
     assert any("Suggested reply" in e["text"] for b in blocks if b["type"] == "context"
                for e in b["elements"])  # fmt: skip
-    assert blocks[-1]["type"] == "context"  # the routing context line
+    # The routing context line, then the feedback buttons.
+    assert [b["type"] for b in blocks[-2:]] == ["context", "context_actions"]
+    assert blocks[-1]["elements"][0]["type"] == "feedback_buttons"
 
 
 def json_requests(server: FakeModelServer) -> list[dict[str, Any]]:
@@ -105,7 +107,7 @@ async def test_ask_summarize_answers_with_a_structured_summary_on_prem(
     (request,) = json_requests(local_server)
     assert request["response_format"]["type"] == "json_schema"
     assert "cracked base" in str(request["messages"])
-    line = summary["blocks"][-1]["elements"][0]["text"]
+    line = context_line(summary)
     assert line.startswith("🔒 on-prem · local-llama")
     assert "email address in message" in line
 
@@ -147,7 +149,7 @@ async def test_an_email_without_personal_data_in_a_public_channel_may_use_the_cl
     assert_summary_post(summary)
     assert len(json_requests(closed_server)) == 1
     assert local_server.requests == []
-    assert summary["blocks"][-1]["elements"][0]["text"] == "☁️ closed-gpt"
+    assert context_line(summary) == "☁️ closed-gpt"
 
 
 async def test_mention_with_a_pasted_email(
@@ -186,7 +188,7 @@ async def test_mention_asking_for_the_email_above_summarises_it_and_follow_ups_s
                                            if "Aurora" not in m.get("text", "")]  # fmt: skip
     await app.sender.event(mention_event("now draft a refund reply", "C0PUBLIC01", thread_ts=root))
     _, follow_up = await slack.wait_for_posts(2)
-    assert "confidential thread" in follow_up["blocks"][-1]["elements"][0]["text"]
+    assert "confidential thread" in context_line(follow_up)
     assert closed_server.requests == []
     # The follow-up carried the summary (from memory) to the local model.
     assert "Suggested reply" in str(local_server.requests[-1]["messages"])
@@ -342,7 +344,6 @@ async def test_ask_with_an_email_in_a_dm_between_two_people_answers_by_response_
             f"summarize {REFUND_EMAIL}", "D0ALICEBOB", "directmessage", slack.response_url("5")
         )
     )
-    (response,) = await slack.wait_for_response_posts(1)
-    assert response["response_type"] == "in_channel"
+    (response,) = await slack.wait_for_answers_by_response_url(1)
     assert_summary_post(response)
     assert closed_server.requests == []

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tests.conftest import CLOSED_KEY, AppFactory
+from tests.conftest import CLOSED_KEY, AppFactory, context_line
 from tests.fakes.model_servers import FakeModelServer
 from tests.fakes.slack_api import FakeSlack, conversation
 from tests.fakes.slack_requests import dm_event, mention_event
@@ -119,9 +119,6 @@ async def test_embedded_model_answers_end_to_end(
     (post,) = await slack.wait_for_posts(1, timeout=60)
     assert post["text"].strip()
     assert not post["text"].startswith("Sorry")
-    assert (
-        "🔒 on-prem · smollm2-135m-instruct · direct message"
-        in post["blocks"][-1]["elements"][0]["text"]
-    )
+    assert "🔒 on-prem · smollm2-135m-instruct · direct message" in context_line(post)
     async with app.session.get(f"{app.url}/readyz") as resp:
         assert resp.status == 200

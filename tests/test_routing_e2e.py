@@ -72,14 +72,14 @@ async def test_direct_message_routes_local(
 ) -> None:
     slack.channels["D0DMALICE1"] = conversation("im", "D0DMALICE1")
     app = await make_app()
-    await app.sender.event(dm_event("my salary review numbers", "D0DMALICE1"))
+    event = dm_event("my salary review numbers", "D0DMALICE1")
+    await app.sender.event(event)
     post = (await slack.wait_for_posts(1))[0]
     assert local_server.saw("my salary review numbers")
     assert closed_server.requests == []
     assert "direct message" in context_line(post)
-    assert (
-        "thread_ts" not in post or post["thread_ts"] is None
-    )  # a top-level DM gets a top-level reply
+    # Answers are replies (Slack streams only into threads): in the DM message's own thread.
+    assert post["thread_ts"] == event["event"]["ts"]
 
 
 async def test_channel_whose_kind_cannot_be_determined_routes_local(

@@ -9,9 +9,13 @@ from bot.routing.decision import Reason, Route, RouteDecision
 from bot.slack.command_text import parse_ask_text, strip_mention
 from bot.slack.formatting import (
     MAX_BLOCKS,
+    MESSAGE_BLOCKS_TEXT,
     SECTION_TEXT_LIMIT,
-    answer_blocks,
+    block_text_chars,
+    context_block,
     context_line,
+    message_parts,
+    section_blocks,
     split_text,
 )
 from bot.slack.prefilter import check_message_event
@@ -77,14 +81,20 @@ def test_context_lines() -> None:
     assert "unavailable" in context_line(_answer("x", outcome=Outcome.REFUSED))
 
 
-def test_long_answers_fit_slack_block_limits() -> None:
+def test_long_block_answers_spread_over_messages_within_every_limit() -> None:
     text = "\n".join(f"line {i} " + "word " * 40 for i in range(2000))  # ~420k characters
-    blocks = answer_blocks(_answer(text), heading="*<@U1> asked:*\n> q")
-    assert len(blocks) <= MAX_BLOCKS
-    sections = [b for b in blocks if b["type"] == "section"]
-    assert all(len(b["text"]["text"]) <= SECTION_TEXT_LIMIT for b in sections)
-    assert sections[-1]["text"]["text"].endswith("(answer truncated to fit in Slack)")
-    assert blocks[-1]["type"] == "context"
+    footer = [context_block(_answer(text))]
+    parts = message_parts(section_blocks(text), footer)
+    assert len(parts) > 30  # Slack's ~12,000 characters per message
+    for part in parts:
+        assert len(part) <= MAX_BLOCKS
+        assert block_text_chars(part) <= MESSAGE_BLOCKS_TEXT
+        sections = [b for b in part if b["type"] == "section"]
+        assert all(len(b["text"]["text"]) <= SECTION_TEXT_LIMIT for b in sections)
+    assert [p[-1]["type"] for p in parts[-1:]] == ["context"]
+    assert all(b["type"] == "section" for p in parts[:-1] for b in p)
+    shown = "".join(b["text"]["text"] for p in parts for b in p if b["type"] == "section")
+    assert shown.replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
 
 
 def test_split_text_loses_nothing_when_it_fits() -> None:

@@ -12,16 +12,42 @@ from tests.fakes.slack_api import FakeSlack, conversation
 from tests.fakes.slack_requests import mention_event, slash_form
 
 
-async def test_an_answer_survives_several_429s_in_a_row(
+def statuses(slack: FakeSlack, method: str) -> list[int]:
+    return [c.params.get("_status", 200) for c in slack.calls_to(method)]
+
+
+async def test_a_streamed_answer_survives_429s_on_its_appends_and_its_stop(
+    make_app: AppFactory, slack: FakeSlack, public: str, closed_server: FakeModelServer
+) -> None:
+    closed_server.word_delay_s = 0.01
+    closed_server.reply = "\n".join(f"answer from closed-gpt, line {n}, m0001" for n in range(150))
+    app = await make_app()
+    slack.rate_limited["chat.appendStream"] = 2
+    slack.rate_limited["chat.stopStream"] = 2
+    await app.sender.event(mention_event("question m0001", public))
+    result = await settled(slack, ["m0001"], timeout_s=30)
+    assert (result.answered, result.duplicated) == (1, [])
+    assert statuses(slack, "chat.stopStream") == [429, 429, 200]
+    assert statuses(slack, "chat.appendStream")[:2] == [429, 429]
+    (post,) = slack.posts
+    assert post["text"] == closed_server.reply  # appends that waited lost nothing
+    assert slack.calls_to("chat.postMessage") == []
+    (record,) = await app.services.audit.tail(5)
+    assert record.outcome == "answered"
+
+
+async def test_an_answer_survives_a_rate_limited_stream_start_and_429s_on_its_post(
     make_app: AppFactory, slack: FakeSlack, public: str
 ) -> None:
     app = await make_app()
+    slack.rate_limited["chat.startStream"] = 1
     slack.rate_limited["chat.postMessage"] = 3
     await app.sender.event(mention_event("question m0001", public))
     result = await settled(slack, ["m0001"], timeout_s=30)
     assert (result.answered, result.duplicated) == (1, [])
-    statuses = [c.params.get("_status", 200) for c in slack.calls_to("chat.postMessage")]
-    assert statuses == [429, 429, 429, 200]
+    # Streaming is not waited for (Tier 2): the answer is posted, and the post waits.
+    assert statuses(slack, "chat.startStream") == [429]
+    assert statuses(slack, "chat.postMessage") == [429, 429, 429, 200]
     (record,) = await app.services.audit.tail(5)
     assert record.outcome == "answered"
 

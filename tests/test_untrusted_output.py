@@ -32,16 +32,17 @@ LIVE = re.compile(r"<[!@#]|<(?:https?|mailto):")
 
 
 def mrkdwn_texts(payload: dict[str, Any]) -> list[str]:
-    """Every string Slack parses as mrkdwn in a message payload: `text` and the mrkdwn objects
-    of its blocks (plain_text objects are never parsed for mentions or links)."""
-    texts = [str(payload.get("text", ""))]
+    """Every string Slack parses as mrkdwn or Markdown in a message: `text`, streamed or posted
+    Markdown, and the mrkdwn and markdown objects of its blocks (plain_text objects are never
+    parsed for mentions or links)."""
+    texts = [str(payload.get("text", "")), str(payload.get("markdown", ""))]
     blocks = payload.get("blocks") or []
     if isinstance(blocks, str):
         blocks = json.loads(blocks)
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            if node.get("type") == "mrkdwn":
+            if node.get("type") in ("mrkdwn", "markdown"):
                 texts.append(str(node.get("text", "")))
             for value in node.values():
                 walk(value)
@@ -115,7 +116,7 @@ async def test_the_response_url_path_is_escaped_too(
     slack.not_member.add("C0NOTMEMB1")
     app = await make_app()
     await app.sender.command(slash_form("what now?", "C0NOTMEMB1", "random", slack.response_url()))
-    (response,) = await slack.wait_for_response_posts(1)
+    (response,) = await slack.wait_for_answers_by_response_url(1)
     assert live_sequences(response, allowed=("<@U0ALICE001>",)) == []
     assert "&lt;!channel&gt;" in response["text"]
 

@@ -27,6 +27,11 @@ def parse_period(text: str) -> float:
 def format_record(r: AuditRecord) -> str:
     """One line per decision, for people."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.time))
+    if r.kind == "feedback":
+        return (
+            f"{stamp}  {r.route:<6} feedback {r.vote or '-':<4} {r.answered_by or r.model:<24} "
+            f"{r.channel_kind or '-'} {r.channel}/{r.thread} {r.user}  {','.join(r.reasons)}"
+        )
     tokens = f"{r.input_tokens or '-'}/{r.output_tokens or '-'} tok"
     return (
         f"{stamp}  {r.route:<6} {r.outcome:<8} {r.answered_by or r.model:<24} "
@@ -60,6 +65,15 @@ async def audit(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
         )
         tok = summary["tokens"]
         print(f"  tokens: {tok['input']} in, {tok['output']} out", file=out)
+        feedback = summary["feedback"]
+        if not feedback:
+            print("  feedback: none yet", file=out)
+        for key, votes in feedback.items():
+            print(
+                f"  feedback {key}: {votes['good']} good, {votes['bad']} bad "
+                f"({votes['satisfaction']:.0%} satisfied)",
+                file=out,
+            )
         return 0
     finally:
         await client.aclose()

@@ -258,7 +258,15 @@ class AnswerRouter:
             item.update(part)
         decision: RouteDecision = item["decision"]
         yield decision
-        item = self.fit_for(item, decision.route)
+        async for piece in self.astream_answer(item, decision):
+            yield piece
+
+    async def astream_answer(
+        self, request: Mapping[str, Any], decision: RouteDecision
+    ) -> AsyncIterator[Piece]:
+        """The answer in pieces from the model `decision` chose, for a request already
+        classified (the classifier step of `astream`, run apart)."""
+        item = self.fit_for(dict(request), decision.route)
         if decision.route is Route.CLOSED and self.closed_chain is not None:
             async for piece in self.closed_chain.astream(item):
                 yield piece

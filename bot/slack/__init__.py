@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack import ask_command, channel_events, direct_messages, email_shortcut, mentions
+from bot.slack import (
+    app_home,
+    ask_command,
+    channel_events,
+    direct_messages,
+    email_shortcut,
+    feedback,
+    mentions,
+)
 from bot.slack.dedup import EventDeduplicator
 from bot.slack.replies import SlackDeps
 
@@ -17,3 +25,5 @@ def register(app: AsyncApp, deps: SlackDeps, dedup: EventDeduplicator) -> None:
     mentions.register(app, deps)
     direct_messages.register(app, deps)
     email_shortcut.register(app, deps)
+    feedback.register(app, deps.answers.audit)
+    app_home.register(app, deps.home, deps.answers.audit)

@@ -21,11 +21,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.answers import Question
 from bot.memory import ConversationKey
 from bot.routing.decision import describe_categories
+from bot.slack.answer_delivery import deliver
 from bot.slack.command_text import parse_ask_text
 from bot.slack.delivery import Asker, Reply
 from bot.slack.email_requests import EmailRequest, email_in_text, summary_command_rest
 from bot.slack.formatting import USAGE_TEXT, inert_user_text, quote
-from bot.slack.replies import SlackDeps, answer_in_thread
+from bot.slack.replies import SlackDeps
 from bot.slack.threads import withheld_metadata
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,8 @@ async def _answer_in_channel(
         )
         reply.thread_ts = str(posted["ts"])
     except SlackApiError as exc:
-        if exc.response.get("error") not in CANNOT_POST:
+        data = exc.response.data if isinstance(exc.response.data, dict) else {}
+        if data.get("error") not in CANNOT_POST:
             raise
         # A DM between two people, or a channel the bot is not in: the response URL posts
         # the heading and the answer together.
@@ -127,8 +129,8 @@ async def _answer_in_channel(
         withheld=withheld,
         withheld_values=tuple(values),
     )
-    await answer_in_thread(
-        deps,
+    await deliver(
+        deps.answers,
         reply,
         question,
         heading=heading if reply.via_response_url else None,

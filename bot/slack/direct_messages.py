@@ -1,4 +1,4 @@
-"""Direct messages to the bot: answered where they were written; threads keep context."""
+"""Direct messages to the bot: each answered in its thread; threads keep context."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.app_home import set_title
 from bot.slack.prefilter import check_message_event
 from bot.slack.replies import SlackDeps, answer_message_event, installation_team
 
@@ -34,6 +35,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             log.debug("DM dropped", extra={"reason": verdict.reason})
             return
         thread_ts = event.get("thread_ts")
+        if not thread_ts:
+            # A new conversation in the Messages tab: its thread is titled by its question.
+            await set_title(client, str(event["channel"]), str(event["ts"]), str(event["text"]))
         await answer_message_event(
             deps,
             client,
@@ -41,6 +45,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             body=body,
             bot_user_id=context.bot_user_id,
             team_id=installation_team(context.team_id, body.get("team_id")),
-            reply_thread_ts=str(thread_ts) if thread_ts else None,
+            # Answers are replies (Slack streams only into threads): a message at the top
+            # level gets its answer in its own thread; the memory stays the DM's.
+            reply_thread_ts=str(thread_ts or event["ts"]),
             memory_thread=str(thread_ts or DM_TOP_LEVEL),
         )

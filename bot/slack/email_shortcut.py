@@ -13,9 +13,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.answers import Question
 from bot.customer_email.parse import parse_pasted
 from bot.memory import ConversationKey
+from bot.slack.answer_delivery import deliver
 from bot.slack.delivery import Asker, Reply
 from bot.slack.email_requests import EmailRequest
-from bot.slack.replies import SlackDeps, answer_in_thread, installation_team
+from bot.slack.replies import SlackDeps, installation_team
+from bot.slack.status import SUMMARISING, SUMMARISING_MESSAGES, ThreadStatus
 from bot.slack.threads import fetch_thread
 
 log = logging.getLogger(__name__)
@@ -48,25 +50,43 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             tell_privately=True,
         )
         asker = Asker(team_id, channel_id, thread_ts, user_id)
+        status = ThreadStatus(client, channel_id, thread_ts)
         async with deps.guard.watch(reply, asker, "the email shortcut"):
-            request = await deps.emails.from_files(client, message.get("files") or [], INSTRUCTION)
-            text = str(message.get("text", "")).strip()
-            if request is None and text:
-                request = EmailRequest(INSTRUCTION, await asyncio.to_thread(parse_pasted, text))
-            if request is None:
-                await reply.tell("That message has no text or email file to summarise.")
-                return
-            facts = await deps.channels.facts(client, channel_id)
-            # The thread may already hold on-prem answers: its marks keep the summary on-prem.
-            thread = await fetch_thread(client, channel_id, thread_ts)
-            question = Question(
-                conversation=ConversationKey(team_id, channel_id, thread_ts),
-                facts=facts,
-                user_id=user_id,
-                text=request.instruction,
-                uncertain_input=request.email.uncertain,
-                sticky=thread.holds_on_prem_answer,
-                thread_unreadable=not thread.complete,
-                withheld=thread.withheld_categories,
-            )
-            await answer_in_thread(deps, reply, question, email=request.email)
+            try:
+                await status.show(SUMMARISING, SUMMARISING_MESSAGES)
+                await _summarize(deps, reply, message, team_id, user_id, status)
+            finally:
+                await status.clear()
+
+
+async def _summarize(
+    deps: SlackDeps,
+    reply: Reply,
+    message: dict[str, Any],
+    team_id: str,
+    user_id: str,
+    status: ThreadStatus,
+) -> None:
+    client, channel_id = reply.web, reply.channel_id
+    thread_ts = str(reply.thread_ts)
+    request = await deps.emails.from_files(client, message.get("files") or [], INSTRUCTION)
+    text = str(message.get("text", "")).strip()
+    if request is None and text:
+        request = EmailRequest(INSTRUCTION, await asyncio.to_thread(parse_pasted, text))
+    if request is None:
+        await reply.tell("That message has no text or email file to summarise.")
+        return
+    facts = await deps.channels.facts(client, channel_id)
+    # The thread may already hold on-prem answers: its marks keep the summary on-prem.
+    thread = await fetch_thread(client, channel_id, thread_ts)
+    question = Question(
+        conversation=ConversationKey(team_id, channel_id, thread_ts),
+        facts=facts,
+        user_id=user_id,
+        text=request.instruction,
+        uncertain_input=request.email.uncertain,
+        sticky=thread.holds_on_prem_answer,
+        thread_unreadable=not thread.complete,
+        withheld=thread.withheld_categories,
+    )
+    await deliver(deps.answers, reply, question, email=request.email, status=status)

@@ -21,7 +21,9 @@ from bot.routing.decision import Route
 SECTION_TEXT_LIMIT = 3000
 MAX_BLOCKS = 50
 NOTIFICATION_TEXT_LIMIT = 3000
-TRUNCATION_MARK = "\n… (answer truncated to fit in Slack)"
+# Slack refuses a message whose blocks hold more than about 12,000 characters of text in
+# all (`msg_blocks_too_long`, well below 50 full sections); a margin for block containers.
+MESSAGE_BLOCKS_TEXT = 11_000
 
 USAGE_TEXT = (
     "*Ask hearthbot a question*\n"
@@ -105,20 +107,42 @@ def split_text(text: str, limit: int = SECTION_TEXT_LIMIT) -> list[str]:
     return pieces
 
 
-def answer_blocks(answer: Answer, *, heading: str | None = None) -> list[dict[str, Any]]:
-    """The answer as section blocks (each ≤ 3,000 characters), then the context line."""
-    blocks: list[dict[str, Any]] = []
-    if heading:
-        blocks.append(_section(heading[:SECTION_TEXT_LIMIT]))
-    room = MAX_BLOCKS - len(blocks) - 1
-    sections = split_text(escape_untrusted(answer.text))
-    if len(sections) > room:
-        sections = sections[:room]
-        last = sections[-1][: SECTION_TEXT_LIMIT - len(TRUNCATION_MARK)]
-        sections[-1] = last + TRUNCATION_MARK
-    blocks.extend(_section(s) for s in sections)
-    blocks.append(context_block(answer))
-    return blocks
+def section_blocks(text: str) -> list[dict[str, Any]]:
+    """Mrkdwn text (already safe) as section blocks of at most 3,000 characters each."""
+    return [_section(piece) for piece in split_text(text)]
+
+
+def block_text_chars(node: Any) -> int:
+    """The characters of text a block holds (every `text` string in it)."""
+    if isinstance(node, dict):
+        return sum(
+            len(v) if k == "text" and isinstance(v, str) else block_text_chars(v)
+            for k, v in node.items()
+        )
+    if isinstance(node, list):
+        return sum(block_text_chars(item) for item in node)
+    return 0
+
+
+def message_parts(
+    blocks: list[dict[str, Any]], footer: list[dict[str, Any]]
+) -> list[list[dict[str, Any]]]:
+    """Blocks spread, in order, over as many messages as Slack's limits need (50 blocks,
+    about 12,000 characters of text in all), with `footer` ending the last one."""
+    room_blocks = MAX_BLOCKS - len(footer)
+    room_chars = MESSAGE_BLOCKS_TEXT - block_text_chars(footer)
+    parts: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    size = 0
+    for block in blocks:
+        chars = block_text_chars(block)
+        if current and (len(current) >= room_blocks or size + chars > room_chars):
+            parts.append(current)
+            current, size = [], 0
+        current.append(block)
+        size += chars
+    parts.append(current + footer)
+    return parts
 
 
 def notification_text(answer: Answer) -> str:
@@ -150,7 +174,11 @@ def summary_blocks(answer: Answer) -> list[dict[str, Any]]:
     reply draft in a secondary block, and the context line."""
     summary = answer.summary
     if summary is None:
-        return answer_blocks(answer, heading="*Summary of the customer email*")
+        return [
+            _section("*Summary of the customer email*"),
+            *section_blocks(escape_untrusted(answer.text)),
+            context_block(answer),
+        ]
     safe = escape_untrusted
     # A header is plain_text, which Slack never parses for mentions or links.
     header = f"📧 {summary.subject}"
@@ -193,8 +221,7 @@ def summary_blocks(answer: Answer) -> list[dict[str, Any]]:
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": "*Suggested reply* (draft)"}]}
     )
-    room = MAX_BLOCKS - len(blocks) - 1
-    draft = split_text(quote(safe(summary.reply_draft), limit=12_000), SECTION_TEXT_LIMIT)[:room]
+    draft = split_text(quote(safe(summary.reply_draft), limit=12_000), SECTION_TEXT_LIMIT)
     blocks.extend(_section(part) for part in draft)
     blocks.append(context_block(answer))
     return blocks

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.answers import Answer, AnswerService, Question
-from bot.capacity import WaitNotice
-from bot.customer_email.parse import ParsedEmail
+from bot.answers import AnswerService, Question
 from bot.memory import ConversationKey
-from bot.routing.sensitive import SensitiveDetector
+from bot.slack.answer_delivery import deliver
+from bot.slack.app_home import HomeFacts
 from bot.slack.channels import ChannelDirectory
 from bot.slack.command_text import parse_ask_text, strip_mention
 from bot.slack.delivery import Asker, Reply, ReplyGuard
 from bot.slack.email_requests import EmailFinder
-from bot.slack.formatting import USAGE_TEXT, answer_blocks, notification_text, summary_blocks
-from bot.slack.threads import SlackThread, fetch_thread, on_prem_metadata, thread_lines
-from bot.slack.withholding import withhold_summary, withhold_text
+from bot.slack.formatting import USAGE_TEXT
+from bot.slack.status import THINKING, THINKING_MESSAGES, ThreadStatus
+from bot.slack.threads import SlackThread, fetch_thread, thread_lines
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +31,7 @@ class SlackDeps:
     channels: ChannelDirectory
     emails: EmailFinder
     guard: ReplyGuard
+    home: HomeFacts
 
 
 def installation_team(context_team: str | None, payload_team: object) -> str:
@@ -43,61 +42,6 @@ def installation_team(context_team: str | None, payload_team: object) -> str:
     `context.team_id` comes from the event's authorizations, i.e. the installation.
     """
     return str(context_team or payload_team or "")
-
-
-async def produce(
-    deps: SlackDeps,
-    question: Question,
-    *,
-    email: ParsedEmail | None,
-    heading: str | None,
-    on_wait: WaitNotice | None = None,
-) -> tuple[Answer, list[dict[str, Any]]]:
-    """The answer (or the email's summary) and its Block Kit rendering."""
-    if email is not None:
-        answer = await deps.answers.summarize_email(question, email, on_wait)
-    else:
-        answer = await deps.answers.answer(question, on_wait)
-    if question.withheld or question.withheld_values:
-        answer = await asyncio.to_thread(_withhold, deps.answers.detector, answer, question)
-    if email is not None:
-        return answer, summary_blocks(answer)
-    return answer, answer_blocks(answer, heading=heading)
-
-
-def _withhold(detector: SensitiveDetector, answer: Answer, question: Question) -> Answer:
-    categories, values = question.withheld, question.withheld_values
-    summary = answer.summary
-    return replace(
-        answer,
-        text=withhold_text(detector, answer.text, categories, values),
-        summary=withhold_summary(detector, summary, categories, values) if summary else None,
-    )
-
-
-async def answer_in_thread(
-    deps: SlackDeps,
-    reply: Reply,
-    question: Question,
-    *,
-    heading: str | None = None,
-    email: ParsedEmail | None = None,
-) -> Answer:
-    """Answer (or summarise `email`) and post it where `reply` says.
-
-    Raises what failed; the caller's `reply_guard` turns it into a sentence.
-    """
-    answer, blocks = await produce(
-        deps, question, email=email, heading=heading, on_wait=reply.queued
-    )
-    await reply.post(
-        text=notification_text(answer),
-        blocks=blocks,
-        unfurl_links=False,
-        unfurl_media=False,
-        metadata=on_prem_metadata(answer.decision.confidential),
-    )
-    return answer
 
 
 async def answer_message_event(
@@ -116,10 +60,22 @@ async def answer_message_event(
     channel_id = str(event["channel"])
     reply = Reply(web, channel_id, reply_thread_ts)
     asker = Asker(team_id, channel_id, memory_thread, str(event.get("user")))
+    # The status first: reading the channel, the thread and any file takes time.
+    status = ThreadStatus(web, channel_id, reply_thread_ts or str(event["ts"]))
     async with deps.guard.watch(reply, asker, "answering a message"):
-        await _answer_message(
-            deps, reply, event=event, body=body, bot_user_id=bot_user_id, asker=asker
-        )
+        try:
+            await status.show(THINKING, THINKING_MESSAGES)
+            await _answer_message(
+                deps,
+                reply,
+                event=event,
+                body=body,
+                bot_user_id=bot_user_id,
+                asker=asker,
+                status=status,
+            )
+        finally:
+            await status.clear()
 
 
 async def _answer_message(
@@ -130,6 +86,7 @@ async def _answer_message(
     body: dict[str, Any],
     bot_user_id: str | None,
     asker: Asker,
+    status: ThreadStatus,
 ) -> None:
     channel_id = reply.channel_id
     web = reply.web
@@ -173,4 +130,6 @@ async def _answer_message(
         question = replace(
             question, text=request.instruction, uncertain_input=request.email.uncertain
         )
-    await answer_in_thread(deps, reply, question, email=request.email if request else None)
+    await deliver(
+        deps.answers, reply, question, email=request.email if request else None, status=status
+    )

@@ -14,7 +14,8 @@ from tests.fakes.loopback import wait_until
 from tests.fakes.slack_api import FakeSlack
 
 ANSWER_MARK = "answer from "
-QUEUED_MARK = "⏳"
+# Notices ("working on it", "number 3 in line") are neither answers nor sentences.
+NOTICE_MARK = "⏳"
 
 
 @dataclass
@@ -72,9 +73,11 @@ def tally(
         sentences = [
             r
             for r in replies
-            if ANSWER_MARK not in _text(r) and not _text(r).startswith(QUEUED_MARK)
+            if ANSWER_MARK not in _text(r) and not _text(r).startswith(NOTICE_MARK)
         ]
-        result.queued_notices += sum(1 for r in replies if _text(r).startswith(QUEUED_MARK))
+        result.queued_notices += sum(
+            1 for r in replies if _text(r).startswith(NOTICE_MARK) and "in line" in _text(r)
+        )
         if len(answers) > 1:
             result.duplicated.append(marker)
         if answers:

@@ -43,6 +43,8 @@ class FakeModelServer:
     reject_status: int | None = None
     # Chat requests being answered now, and the most there ever were at once.
     in_flight: int = 0
+    # Words written to streamed answers (a cancelled call stops adding to it).
+    words_sent: int = 0
     max_in_flight: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     auth_headers: list[str | None] = field(default_factory=list)
@@ -204,6 +206,7 @@ class FakeModelServer:
                 ],
             }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.words_sent += 1
         final = {
             "id": "chatcmpl-fake",
             "object": "chat.completion.chunk",
@@ -277,6 +280,7 @@ class FakeModelServer:
                 "done": False,
             }
             await response.write((json.dumps(line) + "\n").encode())
+            self.words_sent += 1
         await response.write((json.dumps(done) + "\n").encode())
         await response.write_eof()
         return response

@@ -1,10 +1,26 @@
 """A loopback stand-in for the Slack Web API and for response URLs.
 
 It answers the methods hearthbot calls with Slack's response shapes (from tests/data/slack),
-records every call, and enforces the Slack behaviour the app must cope with: bearer-token
-auth, `not_in_channel` / `channel_not_found`, `no_text`, block limits, `msg_too_long` on
-chat.update and chat.postEphemeral, text truncation at 40,000 characters, and response URLs
-that accept at most 5 posts.
+records every call, keeps every message the bot created (posted or streamed) as Slack would,
+and enforces the rules of Slack's method reference (docs.slack.dev, as mirrored in
+slack-ruby/slack-api-ref) that the app must cope with:
+- auth: bearer token; `not_in_channel` / `channel_not_found`; `no_text`;
+- size: blocks (50, section 3,000, markdown block 12,000, about 12,000 characters of text
+  per message → `msg_blocks_too_long`, context_actions 5 elements, feedback buttons' text 75
+  and value 2,000), `markdown_text` 12,000 and never with `text` or `blocks`
+  (`markdown_text_conflict`), chat.update `text` 4,000 (`msg_too_long`), text truncated at
+  40,000;
+- streaming: chat.startStream needs `thread_ts`, and `recipient_user_id` /
+  `recipient_team_id` outside DMs; appendStream needs `markdown_text`; a stream can be
+  refused (`channel_type_not_supported`…), expires (`message_not_in_streaming_state`), can be
+  stopped by its reader (`stopped_by_user`), and cannot be edited while it streams
+  (`streaming_state_conflict`);
+- assistant.threads.setStatus (10 loading messages of 1-50 characters),
+  setSuggestedPrompts (4 prompts with title and message), setTitle, views.publish (100
+  blocks, 250 kB);
+- response URLs: at most 5 posts, no `markdown_text`;
+- optionally (`enforce_tiers`), the published per-minute floor of each method's tier, as
+  HTTP 429 with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -13,6 +29,7 @@ import asyncio
 import copy
 import itertools
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +50,28 @@ SECTION_TEXT_MAX = 3000
 BLOCKS_MAX = 50
 POST_TEXT_MAX = 40_000
 UPDATE_TEXT_MAX = 4000
+MARKDOWN_TEXT_MAX = 12_000
+# Text across a message's blocks (docs: cumulative markdown-block limit; bolt-js#2509).
+BLOCKS_TEXT_MAX = 12_000
+CONTEXT_ACTIONS_MAX = 5
+FEEDBACK_TEXT_MAX = 75
+FEEDBACK_VALUE_MAX = 2000
+LOADING_MESSAGES_MAX = 10
+LOADING_MESSAGE_CHARS = 50
+SUGGESTED_PROMPTS_MAX = 4
+HOME_BLOCKS_MAX = 100
+VIEW_BYTES_MAX = 250_000
 RESPONSE_URL_USES = 5
+# Requests per minute guaranteed by each method's tier (Tier 2: 20, Tier 3: 50, Tier 4: 100).
+TIER_PER_MINUTE = {
+    "chat.startStream": 20,
+    "chat.stopStream": 20,
+    "chat.update": 50,
+    "chat.appendStream": 100,
+    "assistant.threads.setSuggestedPrompts": 100,
+    "assistant.threads.setTitle": 100,
+    "views.publish": 100,
+}
 # Bytes per network write when a file is downloaded.
 DOWNLOAD_CHUNK = 16 * 1024
 
@@ -60,6 +98,67 @@ def conversation(kind: str, channel_id: str, name: str | None = None) -> dict[st
     return channel
 
 
+def _text_chars(node: Any) -> int:
+    if isinstance(node, dict):
+        return sum(
+            len(v) if k == "text" and isinstance(v, str) else _text_chars(v)
+            for k, v in node.items()
+        )
+    if isinstance(node, list):
+        return sum(_text_chars(item) for item in node)
+    return 0
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+@dataclass
+class SlackMessage:
+    """A message the bot created, as Slack keeps it."""
+
+    channel: str
+    ts: str
+    thread_ts: str | None
+    record: dict[str, Any]  # what conversations.replies returns for it
+    text: str = ""
+    markdown: str = ""
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    streamed: bool = False
+    streaming: bool = False
+    started: float = 0.0
+    updated: bool = False
+    stopped_by_user: bool = False
+
+    def shown(self) -> str:
+        """What a reader sees as the message's body: its Markdown (streamed or posted), else
+        its blocks' Markdown and sections (a message's `text` is then only its notification),
+        else its text. Context lines and buttons are left out."""
+        parts = [self.markdown] if self.markdown else []
+        for block in self.blocks:
+            if block.get("type") == "markdown":
+                parts.append(str(block.get("text", "")))
+            elif block.get("type") == "section":
+                parts.append(str((block.get("text") or {}).get("text", "")))
+        if not self.markdown and not self.blocks:
+            parts.append(self.text)
+        return "\n".join(p for p in parts if p)
+
+    def as_post(self) -> dict[str, Any]:
+        return {
+            "channel": self.channel,
+            "thread_ts": self.thread_ts,
+            "text": self.shown(),
+            "blocks": self.blocks,
+            "metadata": self.metadata,
+            "markdown": self.markdown,
+            "_ts": self.ts,
+            "_ok": True,
+            "_streamed": self.streamed,
+        }
+
+
 @dataclass
 class Call:
     """One request the app made."""
@@ -67,6 +166,7 @@ class Call:
     method: str
     params: dict[str, Any]
     headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -87,6 +187,23 @@ class FakeSlack:
     retry_after_s: int = 1
     # How many of the next response-URL posts get HTTP 429.
     response_url_rate_limited: int = 0
+    # Streaming: channels where chat.startStream is refused (with this error), how long a
+    # stream lives, and after how many appends its reader presses stop.
+    streaming_refused: dict[str, str] = field(default_factory=dict)
+    stream_lifetime_s: float = 300.0
+    user_stops_after_appends: int | None = None
+    user_stop_error: str = "stopped_by_user"
+    # assistant.threads.setStatus refused everywhere with this error.
+    status_refused: str | None = None
+    # The tiers' per-minute floors as HTTP 429 (off by default: most tests are not about it).
+    enforce_tiers: bool = False
+    messages: dict[tuple[str, str], SlackMessage] = field(default_factory=dict)
+    statuses: list[tuple[float, str, str, str]] = field(default_factory=list)
+    suggested_prompts: list[dict[str, Any]] = field(default_factory=list)
+    titles: list[dict[str, Any]] = field(default_factory=list)
+    published_views: list[dict[str, Any]] = field(default_factory=list)
+    _tier_calls: dict[str, list[float]] = field(default_factory=dict)
+    _appends: int = 0
     threads: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     response_posts: list[dict[str, Any]] = field(default_factory=list)
@@ -150,10 +267,24 @@ class FakeSlack:
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
+    def _is_streaming(self, message: SlackMessage) -> bool:
+        if message.streaming and time.monotonic() - message.started > self.stream_lifetime_s:
+            message.streaming = False  # Slack ends a stream after its lifetime
+        return message.streaming
+
     @property
     def posts(self) -> list[dict[str, Any]]:
-        """Parameters of every successful chat.postMessage."""
-        return [c.params for c in self.calls_to("chat.postMessage") if c.params.get("_ok")]
+        """Every message the bot published (posted, or streamed and no longer streaming),
+        in the order they were created: `text` is what a reader sees."""
+        return [m.as_post() for m in self.messages.values() if not self._is_streaming(m)]
+
+    def thread_posts(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The bot's published messages in one thread."""
+        return [p for p in self.posts if p["channel"] == channel and p["thread_ts"] == thread_ts]
+
+    def statuses_of(self, thread_ts: str) -> list[str]:
+        """Every status set on a thread, in order ("" clears it)."""
+        return [status for _, _, ts, status in self.statuses if ts == thread_ts]
 
     async def wait_for_posts(self, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
         """At least `count` successful chat.postMessage calls."""
@@ -166,6 +297,18 @@ class FakeSlack:
         """At least `count` posts to response URLs."""
         await wait_until(lambda: len(self.response_posts) >= count, f"{count} responses", timeout)
         return self.response_posts
+
+    async def wait_for_answers_by_response_url(
+        self, count: int, timeout: float = 20.0
+    ) -> list[dict[str, Any]]:
+        """At least `count` response-URL posts for the channel (not the asker's private
+        "working on it" notices)."""
+
+        def answers() -> list[dict[str, Any]]:
+            return [p for p in self.response_posts if p.get("response_type") == "in_channel"]
+
+        await wait_until(lambda: len(answers()) >= count, f"{count} answers", timeout)
+        return answers()
 
     # The Web API -------------------------------------------------------------------------
 
@@ -197,9 +340,22 @@ class FakeSlack:
         answer = json.loads(response.text or "{}")
         params["_ok"] = answer.get("ok", False)
         params["_ts"] = answer.get("ts")  # the ts Slack gave a posted message
+        if not params["_ok"]:
+            params["_error"] = answer.get("error")
         return response
 
     def _fault(self, method: str) -> web.Response | None:
+        if self.enforce_tiers and method in TIER_PER_MINUTE:
+            now = time.monotonic()
+            recent = [t for t in self._tier_calls.get(method, []) if now - t < 60]
+            if len(recent) >= TIER_PER_MINUTE[method]:
+                self._tier_calls[method] = recent
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"},
+                    status=429,
+                    headers={"Retry-After": str(self.retry_after_s)},
+                )
+            self._tier_calls[method] = [*recent, now]
         if self.rate_limited.get(method, 0) > 0:
             self.rate_limited[method] -= 1
             return web.json_response(
@@ -256,21 +412,84 @@ class FakeSlack:
             }
         )
 
-    def _check_blocks(self, params: dict[str, Any]) -> str | None:
+    def _check_blocks(self, params: dict[str, Any], max_blocks: int = BLOCKS_MAX) -> str | None:
         blocks = params.get("blocks")
         if blocks is None:
             return None
-        if isinstance(blocks, str):
-            blocks = json.loads(blocks)
-        if len(blocks) > BLOCKS_MAX:
+        blocks = _json(blocks)
+        if len(blocks) > max_blocks:
             return "invalid_blocks"
         for block in blocks:
-            text = (block.get("text") or {}).get("text", "")
-            if block.get("type") == "section" and len(text) > SECTION_TEXT_MAX:
+            kind = block.get("type")
+            text = (block.get("text") or {}).get("text", "") if kind == "section" else ""
+            if kind == "section" and len(text) > SECTION_TEXT_MAX:
                 return "invalid_blocks"
-            if block.get("type") == "context" and len(block.get("elements", [])) > 10:
+            if kind == "markdown" and len(str(block.get("text", ""))) > MARKDOWN_TEXT_MAX:
                 return "invalid_blocks"
+            if kind == "context" and len(block.get("elements", [])) > 10:
+                return "invalid_blocks"
+            if kind == "context_actions" and not self._valid_context_actions(block):
+                return "invalid_blocks"
+        if max_blocks == BLOCKS_MAX and _text_chars(blocks) > BLOCKS_TEXT_MAX:
+            return "msg_blocks_too_long"
         return None
+
+    @staticmethod
+    def _valid_context_actions(block: dict[str, Any]) -> bool:
+        elements = block.get("elements") or []
+        if not 1 <= len(elements) <= CONTEXT_ACTIONS_MAX:
+            return False
+        for element in elements:
+            if element.get("type") != "feedback_buttons":
+                continue
+            for side in ("positive_button", "negative_button"):
+                button = element.get(side)
+                if not isinstance(button, dict):
+                    return False
+                text = (button.get("text") or {}).get("text", "")
+                if (button.get("text") or {}).get("type") != "plain_text":
+                    return False
+                if not text or len(text) > FEEDBACK_TEXT_MAX:
+                    return False
+                if len(str(button.get("value", ""))) > FEEDBACK_VALUE_MAX:
+                    return False
+        return True
+
+    @staticmethod
+    def _check_markdown(params: dict[str, Any]) -> str | None:
+        markdown = params.get("markdown_text")
+        if markdown is None:
+            return None
+        if params.get("text") or params.get("blocks"):
+            return "markdown_text_conflict"
+        if len(str(markdown)) > MARKDOWN_TEXT_MAX:
+            return "msg_too_long"
+        return None
+
+    def _new_message(
+        self, channel: str, thread_ts: str | None, record_text: str, **extra: Any
+    ) -> SlackMessage:
+        ts = f"{1_800_000_000 + next(self._ts)}.000100"
+        record: dict[str, Any] = {
+            "type": "message",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "ts": ts,
+            "text": record_text[:POST_TEXT_MAX],
+        }
+        if thread_ts:
+            record["thread_ts"] = thread_ts
+            self.threads.setdefault((channel, thread_ts), []).append(record)
+        else:  # a top-level message is the root of the thread people may start under it
+            self.threads.setdefault((channel, ts), []).append(record)
+        message = SlackMessage(channel, ts, thread_ts, record, **extra)
+        self.messages[(channel, ts)] = message
+        return message
+
+    def _set_metadata(self, message: SlackMessage, metadata: Any) -> None:
+        if metadata:
+            message.metadata = _json(metadata)
+            message.record["metadata"] = message.metadata
 
     def _chat_postMessage(self, params: dict[str, Any]) -> web.Response:
         channel = str(params.get("channel", ""))
@@ -278,45 +497,177 @@ class FakeSlack:
             return self._error("channel_not_found")
         if channel in self.not_member:
             return self._error("not_in_channel")
-        if not params.get("text") and not params.get("blocks"):
+        if not params.get("text") and not params.get("blocks") and not params.get("markdown_text"):
             return self._error("no_text")
-        error = self._check_blocks(params)
+        error = self._check_markdown(params) or self._check_blocks(params)
         if error:
             return self._error(error)
-        ts = f"{1_800_000_000 + next(self._ts)}.000100"
-        message = {
-            "type": "message",
-            "user": BOT_USER_ID,
-            "bot_id": BOT_ID,
-            "ts": ts,
-            "text": str(params.get("text", ""))[:POST_TEXT_MAX],
-        }
-        if params.get("metadata"):
-            metadata = params["metadata"]
-            message["metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
-        if params.get("thread_ts"):
-            message["thread_ts"] = params["thread_ts"]
-            self.threads.setdefault((channel, str(params["thread_ts"])), []).append(message)
-        else:  # a top-level message is the root of the thread people may start under it
-            self.threads.setdefault((channel, ts), []).append(message)
-        body: dict[str, Any] = {"channel": channel, "ts": ts, "message": message}
-        if len(str(params.get("text", ""))) > POST_TEXT_MAX:
+        text = str(params.get("text", ""))
+        message = self._new_message(
+            channel,
+            str(params["thread_ts"]) if params.get("thread_ts") else None,
+            text or str(params.get("markdown_text", "")),
+            text=text[:POST_TEXT_MAX],
+            markdown=str(params.get("markdown_text", "")),
+            blocks=_json(params.get("blocks") or []),
+        )
+        self._set_metadata(message, params.get("metadata"))
+        body: dict[str, Any] = {"channel": channel, "ts": message.ts, "message": message.record}
+        if len(text) > POST_TEXT_MAX:
             body["response_metadata"] = {"warnings": ["message_truncated"]}
         return self._ok(body)
 
     def _chat_update(self, params: dict[str, Any]) -> web.Response:
+        channel, ts = str(params.get("channel", "")), str(params.get("ts", ""))
+        message = self.messages.get((channel, ts))
+        if message is None:
+            return self._error("message_not_found")
+        if self._is_streaming(message):
+            return self._error("streaming_state_conflict")
         if len(str(params.get("text", ""))) > UPDATE_TEXT_MAX:
             return self._error("msg_too_long")
+        error = self._check_markdown(params) or self._check_blocks(params)
+        if error:
+            return self._error(error)
+        message.text = str(params.get("text", ""))
+        message.markdown = str(params.get("markdown_text", ""))
+        message.blocks = _json(params.get("blocks") or [])
+        message.updated = True
+        message.record["text"] = message.text or message.markdown
+        if "metadata" in params:
+            self._set_metadata(message, params.get("metadata"))
+        return self._ok({"channel": channel, "ts": ts, "text": message.text})
+
+    # Streaming ---------------------------------------------------------------------------
+
+    def _chat_startStream(self, params: dict[str, Any]) -> web.Response:
+        channel = str(params.get("channel", ""))
+        if channel not in self.channels:
+            return self._error("channel_not_found")
+        if channel in self.not_member:
+            return self._error("not_in_channel")
+        if channel in self.streaming_refused:
+            return self._error(self.streaming_refused[channel])
+        if not params.get("thread_ts"):
+            return self._error("invalid_arguments")  # streamed messages are replies
+        if not self.channels[channel].get("is_im"):
+            if not params.get("recipient_user_id"):
+                return self._error("missing_recipient_user_id")
+            if not params.get("recipient_team_id"):
+                return self._error("missing_recipient_team_id")
+        error = self._check_markdown(params)
+        if error:
+            return self._error(error)
+        markdown = str(params.get("markdown_text") or "")
+        message = self._new_message(
+            channel,
+            str(params["thread_ts"]),
+            markdown,
+            markdown=markdown,
+            streamed=True,
+            streaming=True,
+            started=time.monotonic(),
+        )
+        return self._ok({"channel": channel, "ts": message.ts})
+
+    def _streaming_message(self, params: dict[str, Any]) -> SlackMessage | str:
+        message = self.messages.get((str(params.get("channel", "")), str(params.get("ts", ""))))
+        if message is None:
+            return "message_not_found"
+        if not self._is_streaming(message):
+            return "message_not_in_streaming_state"
+        return message
+
+    def _chat_appendStream(self, params: dict[str, Any]) -> web.Response:
+        message = self._streaming_message(params)
+        if isinstance(message, str):
+            return self._error(message)
+        markdown = params.get("markdown_text")
+        if not markdown:
+            return self._error("no_text")
+        if len(str(markdown)) > MARKDOWN_TEXT_MAX:
+            return self._error("msg_too_long")
+        self._appends += 1
+        if self.user_stops_after_appends is not None and (
+            self._appends > self.user_stops_after_appends
+        ):
+            message.streaming = False  # the reader pressed stop
+            message.stopped_by_user = True
+            return self._error(self.user_stop_error)
+        message.markdown += str(markdown)
+        message.record["text"] = message.markdown
+        return self._ok({"channel": message.channel, "ts": message.ts})
+
+    def _chat_stopStream(self, params: dict[str, Any]) -> web.Response:
+        message = self._streaming_message(params)
+        if isinstance(message, str):
+            return self._error(message)
         error = self._check_blocks(params)
         if error:
             return self._error(error)
-        return self._ok(
-            {
-                "channel": params.get("channel"),
-                "ts": params.get("ts"),
-                "text": params.get("text", ""),
-            }
-        )
+        markdown = params.get("markdown_text")
+        if markdown is not None and len(str(markdown)) > MARKDOWN_TEXT_MAX:
+            return self._error("msg_too_long")
+        message.markdown += str(markdown or "")
+        message.record["text"] = message.markdown
+        message.blocks = _json(params.get("blocks") or [])
+        self._set_metadata(message, params.get("metadata"))
+        message.streaming = False
+        return self._ok({"channel": message.channel, "ts": message.ts, "message": message.record})
+
+    # The assistant surfaces and the Home tab ---------------------------------------------
+
+    def _assistant_threads_setStatus(self, params: dict[str, Any]) -> web.Response:
+        channel, thread_ts = str(params.get("channel_id", "")), params.get("thread_ts")
+        if "status" not in params or not thread_ts:
+            return self._error("invalid_arguments")
+        if self.status_refused:
+            return self._error(self.status_refused)
+        if channel not in self.channels:
+            return web.json_response(
+                {"ok": False, "error": "channel_not_found", "detail": "Invalid channel_id"}
+            )
+        loading = _json(params.get("loading_messages"))
+        if loading is not None and (
+            not 1 <= len(loading) <= LOADING_MESSAGES_MAX
+            or any(not 1 <= len(str(m)) <= LOADING_MESSAGE_CHARS for m in loading)
+        ):
+            return self._error("invalid_arguments")
+        self.statuses.append((time.monotonic(), channel, str(thread_ts), str(params["status"])))
+        return self._ok({})
+
+    def _assistant_threads_setSuggestedPrompts(self, params: dict[str, Any]) -> web.Response:
+        prompts = _json(params.get("prompts"))
+        if str(params.get("channel_id", "")) not in self.channels:
+            return self._error("channel_not_found")
+        if not isinstance(prompts, list) or not 1 <= len(prompts) <= SUGGESTED_PROMPTS_MAX:
+            return self._error("invalid_arguments")
+        if any(not p.get("title") or not p.get("message") for p in prompts):
+            return self._error("invalid_arguments")
+        self.suggested_prompts.append(params)
+        return self._ok({})
+
+    def _assistant_threads_setTitle(self, params: dict[str, Any]) -> web.Response:
+        if not params.get("thread_ts") or not params.get("title"):
+            return self._error("invalid_arguments")
+        if str(params.get("channel_id", "")) not in self.channels:
+            return self._error("channel_not_found")
+        self.titles.append(params)
+        return self._ok({})
+
+    def _views_publish(self, params: dict[str, Any]) -> web.Response:
+        if not str(params.get("user_id", "")).startswith(("U", "W")):
+            return self._error("invalid_arguments")
+        raw = params.get("view")
+        view = _json(raw)
+        if len(json.dumps(view).encode()) > VIEW_BYTES_MAX:
+            return self._error("view_too_large")
+        if view.get("type") != "home":
+            return self._error("invalid_arguments")
+        if self._check_blocks({"blocks": view.get("blocks")}, max_blocks=HOME_BLOCKS_MAX):
+            return self._error("invalid_blocks")
+        self.published_views.append({"user_id": params["user_id"], "view": view})
+        return self._ok({"view": {"id": "V0HOME0001", **view}})
 
     def _chat_postEphemeral(self, params: dict[str, Any]) -> web.Response:
         if len(str(params.get("text", ""))) > UPDATE_TEXT_MAX:
@@ -424,6 +775,10 @@ class FakeSlack:
             return web.Response(status=404, text="used_url")
         self._response_url_uses[key] = uses + 1
         body = await request.json()
+        if "markdown_text" in body:
+            return web.Response(status=400, text="invalid_payload")  # response URLs take mrkdwn
+        if self._check_blocks(body):
+            return web.Response(status=400, text="invalid_blocks")
         self.response_posts.append(body)
         self.response_posts_by_key.setdefault(key, []).append(body)
         return web.Response(text="ok", content_type="text/plain")

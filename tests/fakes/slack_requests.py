@@ -178,3 +178,60 @@ class SlackSender:
 
     async def command(self, form: str, **kwargs: Any) -> tuple[int, str, float]:
         return await self.post(form, "application/x-www-form-urlencoded", **kwargs)
+
+
+def _envelope(event: dict[str, Any]) -> dict[str, Any]:
+    """An event_callback envelope around `event`, as Slack sends it."""
+    body = copy.deepcopy(load("event_assistant_thread_started"))
+    body["event"] = event
+    body["event_id"] = f"Ev{next(_event_ids):010d}"
+    body["event_time"] = int(time.time())
+    body["event_context"] = f"1-{event['type']}-{TEAM_ID}"
+    return body
+
+
+def app_home_opened_event(user: str, tab: str, channel: str = "D0DMALICE1") -> dict[str, Any]:
+    """`app_home_opened` (api.slack.com/events/app_home_opened): `tab` is "home" or
+    "messages" (the Messages tab, the agent view)."""
+    return _envelope(
+        {"type": "app_home_opened", "user": user, "channel": channel, "tab": tab,
+         "event_ts": new_ts()}
+    )  # fmt: skip
+
+
+def assistant_thread_started_event(channel: str, thread_ts: str) -> dict[str, Any]:
+    """`assistant_thread_started` (the older assistant side panel)."""
+    body = copy.deepcopy(load("event_assistant_thread_started"))
+    body["event_id"] = f"Ev{next(_event_ids):010d}"
+    body["event"]["assistant_thread"].update({"channel_id": channel, "thread_ts": thread_ts})
+    return body
+
+
+def feedback_click_form(
+    message: dict[str, Any], channel: str, value: str, user: str = "U0ALICE001"
+) -> str:
+    """A click on a feedback button: a `block_actions` interaction (`payload=<JSON>`), shaped
+    like Slack's (docs: block_actions payload; feedback_buttons element)."""
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "username": "alice", "name": "alice", "team_id": TEAM_ID},
+        "api_app_id": "A0APP00001",
+        "token": "LEGACYVERIFICATIONTOKEN",
+        "container": {
+            "type": "message", "message_ts": message["ts"], "channel_id": channel,
+            "is_ephemeral": False, "thread_ts": message.get("thread_ts"),
+        },
+        "trigger_id": f"{next(_ts)}.7012345678901.a1b2c3d4",
+        "team": {"id": TEAM_ID, "domain": "example"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": "general"},
+        "message": message,
+        "state": {"values": {}},
+        "response_url": "https://hooks.slack.com/actions/T0TEAM0001/1/secret",
+        "actions": [
+            {"type": "feedback_buttons", "action_id": "hearthbot_feedback", "block_id": "fb",
+             "value": value, "action_ts": new_ts()}
+        ],
+    }  # fmt: skip
+    return urlencode({"payload": json.dumps(payload)})
