@@ -51,6 +51,9 @@ MEMORY_NOT_SAVED_NOTE = (
     "⚠️ My memory store is unavailable: this exchange was not saved, so a follow-up may not "
     "know about it."
 )
+CUT_OFF_NOTE = (
+    "⚠️ The answer reached its length limit and was cut off: ask for the rest in a follow-up."
+)
 BUSY_TEXT = (
     "I am answering too many questions right now to take yours. Nothing was sent anywhere; "
     "please ask again in a few minutes."
@@ -187,6 +190,7 @@ class Generated:
     pieces: Sequence[Piece] = ()
     summary: EmailSummary | None = None
     stopped: bool = False
+    cut_off: bool = False
 
 
 # The one step that differs between answering and summarising.
@@ -306,6 +310,8 @@ class AnswerService:
         notes = await self._remember(
             history, [HumanMessage(request_text), AIMessage(text)], decision.confidential
         )
+        if result.cut_off:
+            notes = (CUT_OFF_NOTE, *notes)
         outcome = Outcome.ANSWERED
         if result.stopped:
             outcome = Outcome.STOPPED
@@ -350,6 +356,7 @@ class AnswerService:
             fell_back=any(p.fallback for p in pieces),
             pieces=tuple(pieces),
             stopped=stopped,
+            cut_off=any(p.cut_off for p in pieces),
         )
 
     async def _within_limits(

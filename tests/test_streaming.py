@@ -14,7 +14,7 @@ import pytest
 
 from bot.slack.markdown import open_fence
 from bot.slack.status import THINKING
-from tests.conftest import AppFactory, context_line
+from tests.conftest import AppFactory, context_line, context_texts
 from tests.fakes.loopback import wait_until
 from tests.fakes.model_servers import FakeModelServer
 from tests.fakes.slack_api import TEAM_ID, FakeSlack, conversation
@@ -283,3 +283,37 @@ async def test_under_slacks_tier_limits_every_answer_still_arrives_whole(
     refused = [c for c in slack.calls_to("chat.startStream") if not c.params.get("_ok")]
     assert refused  # the limit was met: some answers were posted instead of streamed
     assert {c.params.get("_status") for c in refused} == {429}
+
+
+async def test_a_cut_off_answer_says_so(
+    make_app: AppFactory, slack: FakeSlack, closed_server: FakeModelServer
+) -> None:
+    closed_server.cut_off = True  # the model stopped at MAX_ANSWER_TOKENS
+    app = await make_app()
+    thread = await ask_in_public(app, slack, "tell me everything")
+    await thread_answer(slack, thread)
+    (post,) = slack.thread_posts("C0PUBLIC01", thread)
+    assert any("cut off" in text for text in context_texts(post))
+
+
+async def test_a_message_shape_slack_refuses_is_posted_again_as_plain_text(
+    make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    """Slack's limit on a message's block text is not published: if it is lower than
+    hearthbot assumes, the answer still arrives, as plain text."""
+    slack.blocks_text_max = 1500
+    slack.streaming_refused["C0PUBLIC01"] = "channel_type_not_supported"
+    local_server.reply = long_markdown(6000)
+    app = await make_app()
+    thread = await ask_in_public(app, slack, "--local everything please")
+    await wait_until(
+        lambda: any("on-prem" in p["text"] for p in slack.thread_posts("C0PUBLIC01", thread)),
+        "the answer with its context line",
+        30,
+    )
+    shown = "\n".join(p["text"] for p in slack.thread_posts("C0PUBLIC01", thread))
+    assert words(shown)[: len(words(local_server.reply))] == words(local_server.reply)
+    refused = [c.params["_error"] for c in slack.calls if not c.params["_ok"]]
+    assert refused == ["channel_type_not_supported", "msg_blocks_too_long"]
+    posts = slack.thread_posts("C0PUBLIC01", thread)
+    assert posts[-1]["metadata"]["event_type"] == "hearthbot_on_prem_answer"

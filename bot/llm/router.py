@@ -84,6 +84,19 @@ class Piece:
     fallback: bool = False
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # The model stopped at its length limit (MAX_ANSWER_TOKENS): the answer is cut off.
+    cut_off: bool = False
+
+
+def reached_length_limit(metadata: Mapping[str, Any]) -> bool:
+    """True when a model's final chunk says it stopped at its token limit: OpenAI and
+    llama.cpp `finish_reason: length`, Ollama `done_reason: length`, Anthropic
+    `stop_reason: max_tokens`."""
+    return (
+        metadata.get("finish_reason") == "length"
+        or metadata.get("done_reason") == "length"
+        or metadata.get("stop_reason") == "max_tokens"
+    )
 
 
 @dataclass(frozen=True)
@@ -121,13 +134,15 @@ def _pieces(model: str, *, fallback: bool) -> RunnableGenerator[Any, Piece]:
     async def to_pieces(chunks: AsyncIterator[AIMessageChunk]) -> AsyncIterator[Piece]:
         async for chunk in chunks:
             usage = chunk.usage_metadata
-            if chunk.text or usage:
+            cut_off = reached_length_limit(chunk.response_metadata or {})
+            if chunk.text or usage or cut_off:
                 yield Piece(
                     chunk.text,
                     model,
                     fallback,
                     usage["input_tokens"] if usage else None,
                     usage["output_tokens"] if usage else None,
+                    cut_off,
                 )
 
     return RunnableGenerator(to_pieces)

@@ -24,6 +24,7 @@ from bot.answers import AnswerFailed, CannotAnswer, Outcome, failure_record
 from bot.audit import AuditLog
 from bot.in_flight import InFlight
 from bot.slack.files import FileReadError
+from bot.slack.markdown import split_markdown
 from bot.slack.web_clients import ResponseUrlError, post_to_response_url
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,73 @@ class Undelivered(Exception):
     """Slack did not take an answer (after every retry)."""
 
 
+# Errors about a message's shape, not about where it goes: the same words, as plain text of
+# at most PLAIN_TEXT_CHARS a message, are posted instead, so no limit Slack applies (and no
+# limit it changes) ever costs the asker the answer.
+SHAPE_ERRORS = frozenset(
+    {"msg_blocks_too_long", "invalid_blocks", "invalid_blocks_format",
+     "markdown_text_conflict", "msg_too_long"}
+)  # fmt: skip
+PLAIN_TEXT_CHARS = 39_000
+
+
+def _error_of(exc: SlackApiError) -> str | None:
+    data = exc.response.data
+    return data.get("error") if isinstance(data, dict) else None
+
+
+def plain_text(message: dict[str, Any]) -> str:
+    """Every word a message shows: its Markdown, its blocks' text, or its text."""
+    if message.get("markdown_text"):
+        return str(message["markdown_text"])
+    parts: list[str] = []
+    for block in message.get("blocks") or []:
+        kind = block.get("type")
+        if kind == "markdown":
+            parts.append(str(block.get("text", "")))
+        elif kind == "header":
+            parts.append(f"*{(block.get('text') or {}).get('text', '')}*")
+        elif kind == "section":
+            parts.append(str((block.get("text") or {}).get("text", "")))
+            parts += [str(f.get("text", "")) for f in block.get("fields") or []]
+        elif kind == "context":
+            parts.append("  ".join(str(e.get("text", "")) for e in block.get("elements") or []))
+    return "\n\n".join(p for p in parts if p) or str(message.get("text", ""))
+
+
+async def post_message(
+    web: AsyncWebClient, channel: str, thread_ts: str | None, **message: Any
+) -> str:
+    """chat.postMessage (returns the ts of the last message posted); a message whose shape
+    Slack refuses is posted again as plain text. Raises `SlackApiError` otherwise."""
+    try:
+        response = await web.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
+        return str(response["ts"])
+    except SlackApiError as exc:
+        if _error_of(exc) not in SHAPE_ERRORS or not (
+            message.get("blocks") or message.get("markdown_text")
+        ):
+            raise
+        log.warning(
+            "Slack refused the message's shape; posting it as plain text",
+            extra={"error": _error_of(exc), "channel": channel},
+        )
+    pieces = split_markdown(plain_text(message), PLAIN_TEXT_CHARS) or [""]
+    ts = ""
+    for i, piece in enumerate(pieces):
+        last = i == len(pieces) - 1
+        response = await web.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=piece or "…",
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata=message.get("metadata") if last else None,
+        )
+        ts = str(response["ts"])
+    return ts
+
+
 @dataclass
 class Reply:
     """Where to answer one request: a channel and thread, and (for slash commands and
@@ -72,9 +140,7 @@ class Reply:
                 message.pop("metadata", None)
                 await post_to_response_url(self.response_url, response_type="in_channel", **message)
             else:
-                await self.web.chat_postMessage(
-                    channel=self.channel_id, thread_ts=self.thread_ts, **message
-                )
+                await post_message(self.web, self.channel_id, self.thread_ts, **message)
         except (SlackApiError, ResponseUrlError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise Undelivered(type(exc).__name__) from exc
 

@@ -37,7 +37,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import Stopped
-from bot.slack.delivery import Undelivered
+from bot.slack.delivery import Undelivered, post_message
 from bot.slack.markdown import Fence, cut_point, open_fence, split_markdown
 
 log = logging.getLogger(__name__)
@@ -360,13 +360,14 @@ class AnswerStream:
 
     async def _post(self, **message: Any) -> None:
         try:
-            response = await self.web.chat_postMessage(
-                channel=self.channel,
-                thread_ts=self.thread_ts,
+            ts = await post_message(
+                self.web,
+                self.channel,
+                self.thread_ts,
                 unfurl_links=False,
                 unfurl_media=False,
                 **message,
             )
         except SLACK_FAILURES as exc:
             raise Undelivered(_error_code(exc)) from exc
-        self._posted.append(str(response["ts"]))
+        self._posted.append(ts)

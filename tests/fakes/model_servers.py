@@ -45,6 +45,8 @@ class FakeModelServer:
     in_flight: int = 0
     # Words written to streamed answers (a cancelled call stops adding to it).
     words_sent: int = 0
+    # Streamed answers end as a model's do at its token limit (`length`).
+    cut_off: bool = False
     max_in_flight: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     auth_headers: list[str | None] = field(default_factory=list)
@@ -212,7 +214,9 @@ class FakeModelServer:
             "object": "chat.completion.chunk",
             "created": created,
             "model": body.get("model"),
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "choices": [
+                {"index": 0, "delta": {}, "finish_reason": "length" if self.cut_off else "stop"}
+            ],
         }
         await response.write(f"data: {json.dumps(final)}\n\n".encode())
         if (body.get("stream_options") or {}).get("include_usage"):
@@ -262,7 +266,7 @@ class FakeModelServer:
             "created_at": stamp,
             "message": {"role": "assistant", "content": ""},
             "done": True,
-            "done_reason": "stop",
+            "done_reason": "length" if self.cut_off else "stop",
             "prompt_eval_count": 10,
             "eval_count": 10,
         }

@@ -193,6 +193,8 @@ class FakeSlack:
     stream_lifetime_s: float = 300.0
     user_stops_after_appends: int | None = None
     user_stop_error: str = "stopped_by_user"
+    # Slack's per-message limit on text across blocks (unpublished; about 12,000).
+    blocks_text_max: int = BLOCKS_TEXT_MAX
     # assistant.threads.setStatus refused everywhere with this error.
     status_refused: str | None = None
     # The tiers' per-minute floors as HTTP 429 (off by default: most tests are not about it).
@@ -430,7 +432,7 @@ class FakeSlack:
                 return "invalid_blocks"
             if kind == "context_actions" and not self._valid_context_actions(block):
                 return "invalid_blocks"
-        if max_blocks == BLOCKS_MAX and _text_chars(blocks) > BLOCKS_TEXT_MAX:
+        if max_blocks == BLOCKS_MAX and _text_chars(blocks) > self.blocks_text_max:
             return "msg_blocks_too_long"
         return None
 
