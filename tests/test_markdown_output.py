@@ -75,8 +75,19 @@ def test_markdown_links_show_where_they_go() -> None:
     assert "your invoice (https://evil.example/pay)" in out
     assert "](" not in out
     assert inert_markdown("[https://a.example](https://a.example)") == "https://a.example"
-    # A reference definition would turn `[words]` anywhere into a hidden link.
-    assert "\\[ref]:" in inert_markdown("see [invoice][ref]\n[ref]: https://evil.example")
+    # A reference definition would turn `[words]` anywhere into a hidden link: wherever it
+    # stands (a quote, a list, a label over two lines, an escaped bracket) its `]:` is broken.
+    for definition in (
+        "[ref]: https://evil.example",
+        "> [ref]: https://evil.example",
+        "- [ref]: https://evil.example",
+        "[re\nf]: https://evil.example",
+        "[r\\]ef]: https://evil.example",
+    ):
+        assert "]:" not in inert_markdown(f"see [invoice][ref]\n{definition}")
+    # Code is left as written: Markdown makes no links there.
+    code = "```python\nif d[1]:\n    f[0](x)\n```\nand `d[1]:` too"
+    assert inert_markdown(code) == code
 
 
 def test_to_mrkdwn_renders_what_models_write() -> None:
@@ -161,3 +172,60 @@ def test_streaming_without_anything_to_withhold_publishes_exactly_the_inert_text
     text: str, cuts: list[int]
 ) -> None:
     assert _release_in_pieces(text, cuts, frozenset(), ()) == inert_markdown(text)
+
+
+link_pieces = st.lists(
+    st.sampled_from(
+        [
+            "[",
+            "]",
+            "(",
+            ")",
+            ":",
+            " ",
+            "\n",
+            "> ",
+            "- ",
+            "`",
+            "\\",
+            "!",
+            "<",
+            ">",
+            '"',
+            "*",
+            "invoice",
+            "https://evil.example/pay",
+            "ref",
+            "```",
+            "    ",
+        ]
+    ),
+    max_size=40,
+).map("".join)
+
+
+labels = st.sampled_from(["ref", "Ref", "re\nf", "r\\]ef", "invoice"])
+references = st.tuples(
+    st.sampled_from(["", "> ", "- ", "1. ", "   ", "> - "]),  # where the definition stands
+    labels,
+    st.sampled_from(["[invoice][{l}]", "[{l}]", "[{l}][]", "![img][{l}]"]),  # its use
+    link_pieces,
+).map(lambda t: f"{t[2].format(l=t[1])} {t[3]}\n\n{t[0]}[{t[1]}]: https://evil.example/pay")
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(link_pieces, references))
+def test_no_markdown_a_model_writes_renders_a_link_whose_words_hide_its_address(
+    text: str,
+) -> None:
+    """Rendered by a CommonMark parser (markdown-it-py, as Slack renders Markdown), what
+    hearthbot sends forms no link at all whose words are not its address."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parse(inert_markdown(text))
+    for block in tokens:
+        children = block.children or []
+        for i, token in enumerate(children):
+            if token.type == "link_open":
+                words = "".join(c.content for c in children[i + 1 :] if c.type == "text")
+                assert str(token.attrGet("href")) in words, (text, inert_markdown(text))

@@ -174,8 +174,12 @@ async def test_a_stream_that_expires_mid_answer_is_finished_without_losing_text(
     posts = slack.thread_posts("C0PRIVATE1", thread)
     shown = "\n".join(p["text"] for p in posts)
     assert words(shown) == local_server.reply.split()
-    refused = [c.params.get("_error") for c in slack.calls if not c.params.get("_ok")]
-    assert refused == ["message_not_in_streaming_state"]
+    # The append Slack refused, then the stop that makes sure the stream is closed.
+    refused = [(c.method, c.params.get("_error")) for c in slack.calls if not c.params.get("_ok")]
+    assert refused == [
+        ("chat.appendStream", "message_not_in_streaming_state"),
+        ("chat.stopStream", "message_not_in_streaming_state"),
+    ]
     # The thread still carries the on-prem mark, on the message that holds the footer.
     assert any(p["metadata"] for p in posts)
     assert "private channel" in context_line(posts[-1])

@@ -119,12 +119,20 @@ async def _streamed(
             published.append(markdown)
             await stream.write(markdown)
 
-    answer = await answers.answer(question, status.queued, on_text)
+    try:
+        answer = await answers.answer(question, status.queued, on_text)
+    except Exception:
+        await stream.abandon()  # no message left showing as still being written
+        raise
     tail = publication.release(final=True)
     if not publication.raw.strip():
         tail = inert_markdown(answer.text)
     elif answer.outcome not in _MODEL_WROTE:
-        # Cut off (a timeout): what was written stays, and the reason follows it.
+        # Cut off (a timeout): what was written stays (its code block closed), and the
+        # reason follows it.
+        fence = publication.open_fence
+        if fence is not None:
+            tail += f"\n{fence.closer}"
         tail += f"\n\n_{inert_markdown(answer.text)}_"
     published.append(tail)
     await stream.finish(
@@ -207,20 +215,25 @@ async def _by_response_url(
         answer = await answers.summarize_email(question, email, reply.queued)
     else:
         answer = await answers.answer(question, reply.queued)
-    answer = await _withheld(detector, answer, question)
     end = footer(answer, question)
     if answer.summary is not None:
+        answer = await _withheld(detector, answer, question)
         # The summary's header names the email; the pasted email itself is never echoed.
         messages = message_parts(summary_blocks(answer)[:-1], end)
         for blocks in messages:
             await reply.post(text=notification_text(answer), blocks=blocks)
         return answer
     body = to_mrkdwn(answer.text) if answer.outcome in _MODEL_WROTE else answer.text
+    # Withheld after the conversion, on exactly what is published: the conversion decodes
+    # what a model may have hidden a value in (`&#52;539…`).
+    body = await asyncio.to_thread(
+        withhold_text, detector, body, question.withheld, question.withheld_values
+    )
     if heading:
         body = f"{heading}\n\n{body}"
     if len(body) <= RESPONSE_BLOCKS_CHARS:
         for blocks in message_parts(section_blocks(body), end):
-            await reply.post(text=notification_text(answer), blocks=blocks)
+            await reply.post(text=_notification(body, answer), blocks=blocks)
         return answer
     for part in split_markdown(body, RESPONSE_TEXT_CHARS):
         await reply.post(text=part)

@@ -18,15 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.audit import AuditLog, AuditRecord, satisfaction
 from bot.routing.decision import REASON_TEXT, Reason, describe_categories, describe_reason
 from bot.routing.policy import Policy
+from bot.slack.web_clients import SLACK_FAILURES, slack_error
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,6 @@ SUGGESTED_PROMPTS = (
 AUDIT_SCAN = 2000
 RECENT_SHOWN = 10
 TITLE_CHARS = 60
-SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -171,10 +169,7 @@ async def set_title(web: AsyncWebClient, channel: str, thread_ts: str, question:
         log.debug("thread title not set", extra={"error": _error(exc)})
 
 
-def _error(exc: BaseException) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error"))
-    return type(exc).__name__
+_error = slack_error
 
 
 def register(app: AsyncApp, facts: HomeFacts, audit: AuditLog) -> None:

@@ -28,6 +28,7 @@ from bot.slack.email_requests import EmailRequest, email_in_text, summary_comman
 from bot.slack.formatting import USAGE_TEXT, inert_user_text, quote
 from bot.slack.replies import SlackDeps
 from bot.slack.threads import withheld_metadata
+from bot.slack.web_clients import slack_error
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,7 @@ async def _answer_in_channel(
         )
         reply.thread_ts = str(posted["ts"])
     except SlackApiError as exc:
-        data = exc.response.data if isinstance(exc.response.data, dict) else {}
-        if data.get("error") not in CANNOT_POST:
+        if slack_error(exc) not in CANNOT_POST:
             raise
         # A DM between two people, or a channel the bot is not in: the response URL posts
         # the heading and the answer together.

@@ -25,7 +25,7 @@ from bot.audit import AuditLog
 from bot.in_flight import InFlight
 from bot.slack.files import FileReadError
 from bot.slack.markdown import split_markdown
-from bot.slack.web_clients import ResponseUrlError, post_to_response_url
+from bot.slack.web_clients import ResponseUrlError, post_to_response_url, slack_error
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,7 @@ SHAPE_ERRORS = frozenset(
 PLAIN_TEXT_CHARS = 39_000
 
 
-def _error_of(exc: SlackApiError) -> str | None:
-    data = exc.response.data
-    return data.get("error") if isinstance(data, dict) else None
+_error_of = slack_error
 
 
 def plain_text(message: dict[str, Any]) -> str:

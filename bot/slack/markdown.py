@@ -5,7 +5,10 @@ Slack renders `markdown_text` (and the `markdown` block) as standard Markdown. T
 model can be steered into writing must not reach it live: Slack's control sequences
 (`<!channel>`, `<@U…>`, `<https://evil|innocent words>`), which `escape_untrusted` makes
 inert as it does for mrkdwn, and Markdown links whose words hide where they go
-(`[your invoice](https://evil.example)`), which are rewritten to show their address.
+(`[your invoice](https://evil.example)`), which are rewritten to show their address. Outside
+code, every `](` left (a link cut in two, across lines) and every `]:` (a reference
+definition, wherever it stands: in a quote, a list, a label over two lines) is escaped, so
+no link can be formed from pieces; code is left as written, where Markdown forms no links.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ _LINK = re.compile(
     r"(!?)\[([^\[\]\n]{0,1000})\]"  # [words]
     r"\(\s{0,3}([^\s()<>]{1,2000})(?:\s{1,3}\"[^\"\n]{0,300}\")?\s{0,3}\)"  # (address "title")
 )
-# A reference definition (`[words]: address`) would turn `[words]` anywhere into a link.
-_REFERENCE = re.compile(r"(?m)^( {0,3})\[([^\]\n]{1,1000})\]:")
-# What is left of a link that was cut in two: `](` would join the halves again.
-_LINK_MIDDLE = re.compile(r"\]\(")
+# What is left of a link cut in two (`](`), and a reference definition's `]:`: escaped.
+_LINK_JOINTS = re.compile(r"\](?=[(:])")
+# Inline code spans (kept as written).
+_CODE_SPAN = re.compile(r"(`+)[^`\n]*?\1")
 
 
 # Fences with longer markers are left alone: closing one needs as many characters again.
@@ -66,6 +69,41 @@ def open_fence(text: str, fence: Fence | None = None) -> Fence | None:
     return fence
 
 
+class FenceTracker:
+    """Whether a code block is open, line by line, as text arrives in pieces."""
+
+    def __init__(self, *, mid_line: bool = False) -> None:
+        self.fence: Fence | None = None
+        # The line being written; a piece that starts mid-line cannot open a fence there.
+        self._partial = "\0" if mid_line else ""
+
+    def feed(self, text: str) -> None:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self.fence = open_fence(line, self.fence)
+
+    def copy(self) -> FenceTracker:
+        other = FenceTracker()
+        other.fence, other._partial = self.fence, self._partial
+        return other
+
+
+def outside_fence_line(text: str, cut: int, start: int, limit: int) -> int:
+    """`cut`, moved off a fence's line (cutting there would split a code block's opening
+    line, language and all): to the line's start, else past its end when that fits."""
+    line_start = text.rfind("\n", 0, cut) + 1
+    if line_start == cut:
+        return cut
+    line_end = text.find("\n", cut)
+    line_end = len(text) if line_end < 0 else line_end
+    if not _FENCE.match(text[line_start:line_end]):
+        return cut
+    if line_start > start:
+        return line_start
+    return line_end + 1 if line_end + 1 <= limit else cut
+
+
 def cut_point(text: str, limit: int, start: int = 0) -> int:
     """Where to cut `text` so its head holds at most `limit` characters, and more than
     `start`: after the last paragraph break, else the last line break, else the last space;
@@ -98,6 +136,11 @@ def split_markdown(text: str, limit: int) -> list[str]:
         room = limit
         while True:
             cut = cut_point(current, room, start=len(reopen))
+            cut = outside_fence_line(current, cut, len(reopen), room)
+            if _FENCE.match(current[len(reopen) : cut].strip()):
+                # Only a fence's opening line fits before a line longer than the piece:
+                # that line is cut instead (a piece of code, not an empty code block).
+                cut = max(room - 2 * _MAX_MARKER, cut + 1)
             inside = open_fence(current[len(reopen) : cut], fence)
             if inside is None:
                 head = current[:cut].rstrip()
@@ -114,8 +157,8 @@ def split_markdown(text: str, limit: int) -> list[str]:
     return pieces
 
 
-def reveal_links(text: str) -> str:
-    """Markdown links shown with their address, so no words can hide where a link goes."""
+def _reveal_outside_code(text: str) -> str:
+    """Links shown with their address, and link joints escaped, in prose (not code spans)."""
 
     def shown(m: re.Match[str]) -> str:
         words, address = m.group(2).strip(), m.group(3)
@@ -123,11 +166,46 @@ def reveal_links(text: str) -> str:
             return address
         return f"{words} ({address})"
 
-    text = _LINK.sub(shown, text)
-    text = _REFERENCE.sub(lambda m: f"{m.group(1)}\\[{m.group(2)}]:", text)
-    return _LINK_MIDDLE.sub("]\\(", text)
+    out: list[str] = []
+    position = 0
+    for span in _CODE_SPAN.finditer(text):
+        prose = text[position : span.start()]
+        out.append(_LINK_JOINTS.sub("]\\\\", _LINK.sub(shown, prose)))
+        out.append(span.group(0))
+        position = span.end()
+    out.append(_LINK_JOINTS.sub("]\\\\", _LINK.sub(shown, text[position:])))
+    return "".join(out)
+
+
+class MarkdownSanitizer:
+    """Model-written Markdown made safe to send as `markdown_text`, in as many pieces as it
+    arrives (it remembers whether a code block is open and whether a line is half done)."""
+
+    def __init__(self) -> None:
+        self._fence: Fence | None = None
+        self._line_start = True
+
+    @property
+    def fence(self) -> Fence | None:
+        """The code block the text so far ends inside, if any."""
+        return self._fence
+
+    def feed(self, text: str) -> str:
+        """The next piece of the answer, made safe."""
+        out: list[str] = []
+        for i, line in enumerate(escape_untrusted(text).split("\n")):
+            if (i > 0 or self._line_start) and _FENCE.match(line):
+                fence = open_fence(line, self._fence)
+                if fence != self._fence:  # a code block opens or closes here
+                    self._fence = fence
+                    out.append(line)
+                    continue
+            out.append(line if self._fence is not None else _reveal_outside_code(line))
+        if text:
+            self._line_start = text.endswith("\n")
+        return "\n".join(out)
 
 
 def inert_markdown(text: str) -> str:
-    """Model-written Markdown made safe to send as `markdown_text`."""
-    return reveal_links(escape_untrusted(text))
+    """Model-written Markdown made safe to send as `markdown_text` (all of it at once)."""
+    return MarkdownSanitizer().feed(text)

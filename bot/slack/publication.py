@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from bot.routing.sensitive import SensitiveDetector
-from bot.slack.markdown import inert_markdown
+from bot.slack.markdown import Fence, MarkdownSanitizer
 from bot.slack.withholding import longest_match, withhold_segment
 
 # More than any built-in finding spans (an IBAN with spaces, an email address, a key).
@@ -40,6 +40,7 @@ class Publication:
         self._hold = max(FINDING_HOLD, longest_match(values)) if withholding else 0
         self._raw = ""
         self._released = 0
+        self._sanitizer = MarkdownSanitizer()
 
     @property
     def raw(self) -> str:
@@ -50,6 +51,11 @@ class Publication:
     def waiting(self) -> int:
         """Characters written but not released yet."""
         return len(self._raw) - self._released
+
+    @property
+    def open_fence(self) -> Fence | None:
+        """The code block what was released so far ends inside, if any."""
+        return self._sanitizer.fence
 
     def feed(self, text: str) -> None:
         """More of the model's answer."""
@@ -64,7 +70,7 @@ class Publication:
             self._detector, self._raw, self._released, end, self._categories, self._values
         )
         self._released = end
-        return inert_markdown(segment)
+        return self._sanitizer.feed(segment)
 
     def _boundary(self) -> int:
         """The end of the longest releasable text: see the module's docstring."""
@@ -80,8 +86,16 @@ class Publication:
             end = raw.rfind(" ", start, limit) + 1
             if end <= start:
                 return start
-        # A link still open (`[words` without its `](address)`) waits for its end.
+        # A link being written (`[words`, `[words]`, `[words](addr`) waits for its end, so it
+        # is shown whole with its address (were it cut, its `](` would be escaped anyway).
         opened = raw.rfind("[", start, end)
-        if opened > raw.rfind(")", start, end):
-            end = opened
+        if opened >= 0:
+            rest = raw[opened:end]
+            closed = rest.find("]")
+            if (
+                closed < 0
+                or closed == len(rest.rstrip()) - 1
+                or (rest[closed + 1 : closed + 2] == "(" and ")" not in rest[closed:])
+            ):
+                end = opened
         return max(end, start)

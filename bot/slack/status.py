@@ -11,9 +11,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.web_clients import SLACK_FAILURES, slack_error
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,8 @@ class ThreadStatus:
                 status=status,
                 loading_messages=loading,
             )
-        except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            error = exc.response.get("error") if isinstance(exc, SlackApiError) else exc
-            log.info("status not shown", extra={"error": str(error), "channel": self.channel})
+        except SLACK_FAILURES as exc:
+            log.info("status not shown", extra={"error": slack_error(exc), "channel": self.channel})
             self._refused = True
             return False
         return True

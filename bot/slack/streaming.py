@@ -25,50 +25,42 @@ after a failure and knows nothing of message limits; this module needs both.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import Stopped
 from bot.slack.delivery import Undelivered, post_message
-from bot.slack.markdown import Fence, cut_point, open_fence, split_markdown
+from bot.slack.markdown import FenceTracker, cut_point, outside_fence_line, split_markdown
+from bot.slack.web_clients import SLACK_FAILURES, slack_error, slack_status
 
 log = logging.getLogger(__name__)
 
 # Markdown per message: Slack takes 12,000 per call and, in practice, about as much per
 # message (block containers count too); a margin keeps every message well inside.
 MESSAGE_CHARS = 10_000
+# Below this much room, a message is finished and the answer goes on in a new one (cutting
+# text into a sliver would split a word).
+MIN_ROOM = 200
+# Room kept for closing a code block the cut falls in (a newline and its marker).
+CLOSER_ROOM = 2 + 32
 # chat.update's `text` holds 4,000 characters.
 UPDATE_TEXT_CHARS = 4000
 FLUSH_INTERVAL_S = 1.0
 # A batch this large is sent without waiting for the interval.
 FLUSH_CHARS = 2000
-
-# Waits for Slack's Retry-After on the calls that must get through (stopping a stream).
+# Waits for Slack's Retry-After when the answer is complete (never while the model writes).
 MAX_RATE_LIMIT_WAIT_S = 30.0
-STOP_ATTEMPTS = 3
+FINISH_ATTEMPTS = 3
+# How long stopping an abandoned stream may take (an answer that failed or was cut off).
+ABANDON_TIMEOUT_S = 5.0
 STOPPED_BY_USER = "stopped_by_user"
-# What a Slack call can fail with once slack_sdk's retries are spent.
-SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, OSError, TimeoutError)
-
-
-def _error_code(exc: BaseException) -> str:
-    if isinstance(exc, SlackApiError):
-        return str(exc.response.get("error"))
-    return type(exc).__name__
-
-
-def _error_status(exc: BaseException) -> int | None:
-    if isinstance(exc, SlackApiError):
-        return int(getattr(exc.response, "status_code", 0) or 0)
-    return None
 
 
 def _retry_after(exc: BaseException) -> float:
@@ -81,27 +73,28 @@ def _retry_after(exc: BaseException) -> float:
 
 
 def streaming_client(web: AsyncWebClient) -> AsyncWebClient:
-    """`web` without its rate-limit retries: a rate-limited stream call is handled here
-    (post instead, send later) rather than waited out while the answer piles up."""
-    handlers = [h for h in web.retry_handlers if not isinstance(h, AsyncRateLimitErrorRetryHandler)]
+    """`web` with no retry handlers: a stream call is not idempotent (an append retried
+    after a lost answer is appended twice, a start retried makes two messages), and a rate
+    limit is handled here (post instead, send later) rather than waited out while the model
+    writes. A failed call ends streaming; the rest of the answer is posted."""
     return AsyncWebClient(
         token=web.token,
         base_url=web.base_url,
         timeout=web.timeout,
-        retry_handlers=handlers,
+        retry_handlers=[],
         team_id=getattr(web, "team_id", None),
     )
 
 
 class _RateLimited(Exception):
-    """Slack asked to wait before the next append."""
+    """Slack asked to wait before the next stream call."""
 
 
 @dataclass
 class _Message:
     ts: str
+    fences: FenceTracker
     text: str = ""  # the Markdown it shows
-    fence: Fence | None = None  # the code block its text ends inside
 
 
 @dataclass
@@ -123,6 +116,7 @@ class AnswerStream:
     _posted: list[str] = field(default_factory=list)  # ts of every message of the answer
     _stream_web: AsyncWebClient | None = None
     _not_before: float = 0.0  # Slack asked us to wait (Retry-After) until then
+    _mid_line: bool = False  # the text sent so far ends inside a line
 
     @property
     def _streamer(self) -> AsyncWebClient:
@@ -136,8 +130,8 @@ class AnswerStream:
         return list(self._posted)
 
     async def write(self, markdown: str) -> None:
-        """More publishable Markdown; sent when a batch is due. Raises `Stopped` once the
-        asker stopped the stream."""
+        """More publishable Markdown; sent when a batch is due. Never waits for Slack's rate
+        limits (the model is still writing). Raises `Stopped` once the asker stopped it."""
         if self._stopped:
             raise Stopped
         self._pending += markdown
@@ -150,11 +144,9 @@ class AnswerStream:
             self._last_flush = now
             try:
                 while self._streaming and self._pending:
-                    await self._send(self._take_room())
-                    if self._streaming and self._pending:
-                        await self._roll_over()  # the open message is full
+                    await self._step(wait=False)
             except _RateLimited:
-                pass  # the text waits for the next batch
+                pass  # the text waits for a later batch
             if self._stopped:
                 raise Stopped
 
@@ -166,63 +158,95 @@ class AnswerStream:
         metadata: dict[str, Any] | None,
     ) -> None:
         """The rest of the answer, then the footer on its last message: the last text goes
-        with chat.stopStream (a short answer is one chat.startStream and one stopStream)."""
+        with chat.stopStream (a short answer is one chat.startStream and one stopStream).
+        Slack's rate limits are waited out here, a few times, then the rest is posted."""
         self._pending += markdown
-        text = ""
+        last = ""
         waits = 0
         while self._streaming and not self._stopped:
-            text = self._take_room()
-            if not self._pending and self._message is not None:
-                break  # `text` goes with chat.stopStream
+            if (
+                self._message is not None
+                and len(self._pending) <= self._room()
+                and self._room() >= MIN_ROOM
+            ):
+                last, self._pending = self._pending, ""
+                break  # goes with chat.stopStream
             try:
-                await self._send(text)
+                await self._step(wait=True)
             except _RateLimited:
                 waits += 1
-                if waits > STOP_ATTEMPTS:
-                    self._streaming = False
+                if waits > FINISH_ATTEMPTS:
+                    self._end_quietly()
                     break
                 await asyncio.sleep(max(0.0, self._not_before - self.clock()))
                 continue
-            text = ""
-            if not self._streaming or not self._pending:
+            if not self._pending and self._message is not None:
                 break
-            await self._roll_over()
         if self._streaming and not self._stopped and self._message is not None:
             try:
-                await self._stop(self._message, text or None, footer, metadata)
-                self._message.text += text
+                await self._stop(self._message, last or None, footer, metadata, wait=True)
+                self._message.text += last
                 return
-            except SLACK_FAILURES as exc:
+            except (*SLACK_FAILURES, _RateLimited) as exc:
                 self._ended(exc, "chat.stopStream")
-        self._pending = text + self._pending
+        self._pending = last + self._pending
         await self._post_rest(footer, notification, metadata)
+
+    async def abandon(self) -> None:
+        """The answer failed part-way: stop the open stream, so the message does not show as
+        still being written until Slack expires it (best effort, bounded)."""
+        message, self._message = self._message, None
+        if message is None or not self._streaming:
+            return
+        self._streaming = False
+        with contextlib.suppress(*SLACK_FAILURES, TimeoutError, _RateLimited):
+            async with asyncio.timeout(ABANDON_TIMEOUT_S):
+                await self._stop(message, None, None, None, wait=False)
 
     # Streaming -----------------------------------------------------------------------
 
-    def _take_room(self) -> str:
-        """The part of the pending text that fits the open message, cut where it reads well;
-        when the open message fills up, its open code block is closed (and reopened in the
-        text that goes on in the next message)."""
-        used = len(self._message.text) if self._message else 0
-        fence = self._message.fence if self._message else None
-        room = MESSAGE_CHARS - used
-        if len(self._pending) <= room:
-            text, self._pending = self._pending, ""
-            return text
-        cut = cut_point(self._pending, max(room - 1 - 40, 1))
-        text, self._pending = self._pending[:cut], self._pending[cut:]
-        inside = open_fence(text, fence)
-        if inside is not None:
-            text = text.rstrip("\n") + "\n" + inside.closer + "\n"
-            self._pending = inside.line + "\n" + self._pending.removeprefix("\n")
-        return text
+    def _room(self) -> int:
+        return MESSAGE_CHARS - (len(self._message.text) if self._message else 0)
 
-    async def _send(self, text: str) -> None:
-        """`text` into the open message, or a new one. Raises `_RateLimited`."""
+    async def _step(self, *, wait: bool) -> None:
+        """One stream call: finish a full message, or send what fits into the open (or a
+        new) message. Raises `_RateLimited`."""
+        if self._message is not None and self._room() < MIN_ROOM:
+            await self._roll_over(wait=wait)
+            return
+        text = self._take_room()
         if self._message is None:
             await self._start(text)
         elif text:
             await self._append(self._message, text)
+        if self._streaming and self._pending and self._message is not None:
+            await self._roll_over(wait=wait)  # what did not fit goes in a new message
+
+    def _take_room(self) -> str:
+        """The part of the pending text that fits the open message, cut where it reads well;
+        a code block the cut falls in is closed, and reopened in the text that follows."""
+        room = self._room()
+        if len(self._pending) <= room:
+            text, self._pending = self._pending, ""
+            return text
+        limit = room - CLOSER_ROOM
+        cut = outside_fence_line(self._pending, cut_point(self._pending, limit), 0, limit)
+        text, self._pending = self._pending[:cut], self._pending[cut:]
+        fences = self._message.fences.copy() if self._message else self._new_tracker()
+        fences.feed(text)
+        if fences.fence is not None:
+            text = text.rstrip("\n") + "\n" + fences.fence.closer + "\n"
+            self._pending = fences.fence.line + "\n" + self._pending.removeprefix("\n")
+        return text
+
+    def _new_tracker(self) -> FenceTracker:
+        return FenceTracker(mid_line=self._mid_line)
+
+    def _sent(self, message: _Message, text: str) -> None:
+        message.text += text
+        message.fences.feed(text)
+        if text:
+            self._mid_line = not text.endswith("\n")
 
     async def _start(self, text: str) -> None:
         try:
@@ -234,18 +258,19 @@ class AnswerStream:
                 markdown_text=text or None,
             )
         except SLACK_FAILURES as exc:
-            # Refused here (a surface or workspace without streaming, a rate limit): the
-            # answer is posted instead, nothing lost.
+            # Refused here (a surface or workspace without streaming, a rate limit, an
+            # outage): the answer is posted instead, nothing lost.
             log.info(
                 "streaming refused; posting instead",
-                extra={"error": _error_code(exc), "channel": self.channel},
+                extra={"error": slack_error(exc), "channel": self.channel},
             )
             self._streaming = False
             self._pending = text + self._pending
             return
-        ts = str(response["ts"])
-        self._message = _Message(ts, text, open_fence(text))
-        self._posted.append(ts)
+        message = _Message(str(response["ts"]), self._new_tracker())
+        self._sent(message, text)
+        self._message = message
+        self._posted.append(message.ts)
 
     async def _append(self, message: _Message, text: str) -> None:
         try:
@@ -254,20 +279,19 @@ class AnswerStream:
             )
         except SLACK_FAILURES as exc:
             self._pending = text + self._pending
-            if _error_status(exc) == 429:
+            if slack_status(exc) == 429:
                 # Appends share a workspace-wide budget: this text waits for a later batch.
                 self._not_before = self.clock() + _retry_after(exc)
                 raise _RateLimited from exc
             self._ended(exc, "chat.appendStream")
             return
-        message.text += text
-        message.fence = open_fence(text, message.fence)
+        self._sent(message, text)
 
-    async def _roll_over(self) -> None:
+    async def _roll_over(self, *, wait: bool) -> None:
         """The open message is full: stop it (no footer) and go on in a new one."""
         assert self._message is not None
         try:
-            await self._stop(self._message, None, None, None)
+            await self._stop(self._message, None, None, None, wait=wait)
         except SLACK_FAILURES as exc:
             self._ended(exc, "chat.stopStream")
             return
@@ -279,10 +303,12 @@ class AnswerStream:
         text: str | None,
         blocks: list[dict[str, Any]] | None,
         metadata: dict[str, Any] | None,
+        *,
+        wait: bool,
     ) -> None:
-        """chat.stopStream, waiting out Slack's rate limit a few times: a message left
-        streaming shows as unfinished until Slack expires it."""
-        for attempt in range(STOP_ATTEMPTS):
+        """chat.stopStream. Rate-limited: raises `_RateLimited` while the model writes
+        (`wait` False); once it is done, waits out `Retry-After` a few times."""
+        for attempt in range(FINISH_ATTEMPTS):
             try:
                 await self._streamer.chat_stopStream(
                     channel=self.channel,
@@ -293,13 +319,38 @@ class AnswerStream:
                 )
                 return
             except SlackApiError as exc:
-                if _error_status(exc) != 429 or attempt == STOP_ATTEMPTS - 1:
+                if slack_status(exc) != 429 or attempt == FINISH_ATTEMPTS - 1:
                     raise
+                self._not_before = self.clock() + _retry_after(exc)
+                if not wait:
+                    raise _RateLimited from exc
                 await asyncio.sleep(_retry_after(exc))
+
+    async def _close_open_stream(self, message: _Message) -> None:
+        """Streaming failed part-way and the stream may still be open (a 500, a timeout):
+        stopping it keeps the message from showing as being written until Slack expires it.
+        The model is done, so a few short waits are affordable; an expired stream refuses
+        at once (`message_not_in_streaming_state`)."""
+        for attempt in range(FINISH_ATTEMPTS):
+            try:
+                await self._stop(message, None, None, None, wait=True)
+                return
+            except SlackApiError as exc:
+                if slack_status(exc) is None or slack_status(exc) == 200:
+                    return  # Slack answered: not streaming any more (expired, stopped)
+            except (*SLACK_FAILURES, _RateLimited):
+                pass
+            if attempt < FINISH_ATTEMPTS - 1:
+                await asyncio.sleep(1.0)
+
+    def _end_quietly(self) -> None:
+        """Streaming gives up here (Slack kept asking to wait): the rest is posted."""
+        log.warning("stream kept rate-limited; posting the rest", extra={"channel": self.channel})
+        self._streaming = False
 
     def _ended(self, exc: BaseException, method: str) -> None:
         """Slack ended streaming here: by the asker's hand, on expiry, or by a failure."""
-        error = _error_code(exc)
+        error = slack_error(exc)
         self._streaming = False
         if error == STOPPED_BY_USER:
             self._stopped = True
@@ -318,6 +369,8 @@ class AnswerStream:
         """Everything not streamed, in new messages; the footer on the last one (or on the
         last streamed message, with chat.update, when nothing is left to post)."""
         rest, self._pending = self._pending, ""
+        if self._message is not None and not self._stopped:
+            await self._close_open_stream(self._message)
         if self._stopped:
             rest = ""  # the asker asked for no more
         if (
@@ -353,7 +406,7 @@ class AnswerStream:
         except SLACK_FAILURES as exc:
             log.warning(
                 "could not finish a streamed message",
-                extra={"error": _error_code(exc), "channel": self.channel},
+                extra={"error": slack_error(exc), "channel": self.channel},
             )
             return False
         return True
@@ -369,5 +422,5 @@ class AnswerStream:
                 **message,
             )
         except SLACK_FAILURES as exc:
-            raise Undelivered(_error_code(exc)) from exc
+            raise Undelivered(slack_error(exc)) from exc
         self._posted.append(ts)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -31,6 +33,27 @@ SERVER_ERROR_RETRIES = 3
 CONNECTION_RETRIES = 3
 # Seconds to wait for one Slack HTTP call (slack_sdk's default is 30).
 CALL_TIMEOUT_S = 30
+
+
+# What a Slack call can fail with once slack_sdk's retries are spent.
+SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, OSError, TimeoutError)
+
+
+def slack_error(exc: BaseException) -> str:
+    """The error code of a failed Slack call (`channel_not_found`, `ratelimited`…), or the
+    exception's name. Safe on any failure: after a 5xx Slack's body is HTML, not JSON."""
+    response = getattr(exc, "response", None)
+    data = getattr(response, "data", None)
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    status = getattr(response, "status_code", None)
+    return f"http_{status}" if status else type(exc).__name__
+
+
+def slack_status(exc: BaseException) -> int | None:
+    """The HTTP status of a failed Slack call, when there was one."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return int(status) if isinstance(status, int) else None
 
 
 class ResponseUrlError(Exception):

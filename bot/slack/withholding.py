@@ -10,6 +10,7 @@ repeated in a sentence). Text with nothing to withhold is published exactly as w
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Collection, Sequence
 
@@ -65,9 +66,10 @@ def withhold_segment(
     segment = text[start:end]
     if not segment or (not categories and not values):
         return segment
-    before = normalize(text[max(0, start - CONTEXT_CHARS) : start])
-    clean = normalize(segment)
-    after = normalize(text[end : end + CONTEXT_CHARS])
+    # HTML entities decoded too: Markdown renders `&#52;` as `4`, so a value can hide there.
+    before = normalize(html.unescape(text[max(0, start - CONTEXT_CHARS) : start]))
+    clean = normalize(html.unescape(segment))
+    after = normalize(html.unescape(text[end : end + CONTEXT_CHARS]))
     whole = before + clean + after
     found = [(s, e) for s, e, _ in detector.spans(whole, only=categories)]
     pattern = value_pattern(values)

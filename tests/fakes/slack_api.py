@@ -280,6 +280,11 @@ class FakeSlack:
         in the order they were created: `text` is what a reader sees."""
         return [m.as_post() for m in self.messages.values() if not self._is_streaming(m)]
 
+    def still_streaming(self) -> list[SlackMessage]:
+        """Messages the app started streaming and never stopped (Slack shows them as being
+        written until it expires them)."""
+        return [m for m in self.messages.values() if self._is_streaming(m)]
+
     def thread_posts(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         """The bot's published messages in one thread."""
         return [p for p in self.posts if p["channel"] == channel and p["thread_ts"] == thread_ts]

@@ -1,0 +1,143 @@
+"""Slack and the models failing while an answer streams: every answer still arrives whole
+(or its asker is told), no message is left showing as still being written, no text is sent
+twice, and nothing the asker wrote privately is published on any fallback path. Several of
+these were found by a hostile review of the first streaming code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiohttp import web
+
+from tests.conftest import AppFactory
+from tests.fakes.loopback import serve_on_loopback, wait_until
+from tests.fakes.model_servers import FakeModelServer
+from tests.fakes.slack_api import FakeSlack, conversation
+from tests.fakes.slack_requests import dm_event, slash_form
+from tests.test_streaming import ask_in_public, long_markdown, thread_answer, words
+
+LINES = "\n".join(" ".join(f"w{i}x{n}" for n in range(10)) for i in range(40))
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["assistant.threads.setStatus", "chat.startStream", "chat.appendStream", "chat.stopStream"],
+)
+async def test_a_slack_server_error_on_any_stream_call_costs_no_text(
+    make_app: AppFactory, slack: FakeSlack, closed_server: FakeModelServer, method: str
+) -> None:
+    closed_server.reply = LINES
+    closed_server.word_delay_s = 0.005
+    # Slack's HTML 500 page, on calls made without retries (stream calls) and past every
+    # retry of the others (three).
+    slack.server_errors[method] = 2 if method.startswith("chat.") else 4
+    app = await make_app()
+    thread = await ask_in_public(app, slack, "tell me a story")
+    shown = await thread_answer(slack, thread, timeout=30)
+    assert words(shown) == LINES.split()  # whole, and not a word twice
+    assert slack.still_streaming() == []
+
+
+async def test_a_dm_is_answered_when_its_title_cannot_be_set(
+    make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    slack.channels["D0DMALICE1"] = conversation("im", "D0DMALICE1")
+    slack.server_errors["assistant.threads.setTitle"] = 4
+    app = await make_app()
+    await app.sender.event(dm_event("how do I rotate my API keys?", "D0DMALICE1"))
+    (post,) = await slack.wait_for_posts(1, timeout=30)
+    assert "answer from local-llama" in post["text"]
+
+
+async def test_slack_rate_limiting_a_full_message_does_not_cut_the_answer_off(
+    make_app: AppFactory, slack: FakeSlack, closed_server: FakeModelServer
+) -> None:
+    """A 15,000-character answer fills one message; stopping it is rate-limited twice for
+    6 s. The model's deadline (10 s) must not pay for Slack's wait."""
+    closed_server.reply = long_markdown(15_000)
+    slack.rate_limited["chat.stopStream"] = 2
+    slack.retry_after_s = 6
+    app = await make_app(model_timeout_s=10)
+    thread = await ask_in_public(app, slack, "explain it all")
+    shown = await thread_answer(slack, thread, timeout=60)
+    assert words(shown) == words(closed_server.reply)
+    records = await app.services.audit.tail(3)
+    assert records[-1].outcome == "answered"
+    assert slack.still_streaming() == []
+
+
+async def test_appends_rate_limited_again_and_again_post_the_rest_once(
+    make_app: AppFactory, slack: FakeSlack, closed_server: FakeModelServer
+) -> None:
+    closed_server.reply = long_markdown(8000)
+    slack.rate_limited["chat.appendStream"] = 50
+    app = await make_app()
+    thread = await ask_in_public(app, slack, "explain it all")
+    shown = await thread_answer(slack, thread, timeout=60)
+    assert words(shown) == words(closed_server.reply)  # nothing twice
+    assert slack.still_streaming() == []
+
+
+async def test_a_cloud_model_that_drops_mid_answer_leaves_no_message_streaming(
+    make_app: AppFactory, slack: FakeSlack
+) -> None:
+    async def dropping(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for i in range(60):
+            delta = f" w{i}" + ("\n" if i % 10 == 9 else "")
+            chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                     "choices": [{"index": 0, "delta": {"content": delta},
+                                  "finish_reason": None}]}  # fmt: skip
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            await asyncio.sleep(0.03)
+        assert request.transport is not None
+        request.transport.close()  # the connection drops mid-answer
+        return response
+
+    model = web.Application()
+    model.router.add_post("/v1/chat/completions", dropping)
+    runner, url = await serve_on_loopback(model)
+    try:
+        app = await make_app(openai_base_url=f"{url}/v1")
+        thread = await ask_in_public(app, slack, "tell me a story")
+        await wait_until(
+            lambda: any("Sorry" in p["text"] for p in slack.thread_posts("C0PUBLIC01", thread)),
+            "the sentence",
+            30,
+        )
+        assert slack.still_streaming() == []
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_private_value_hidden_in_entities_is_withheld_on_the_response_url(
+    make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
+) -> None:
+    local_server.reply = "Your card &#52;539 1488 0343 6467 is not blocked."
+    app = await make_app()
+    await app.sender.command(
+        slash_form(
+            "is my card 4539 1488 0343 6467 blocked?",
+            "D0ALICEBOB",
+            "directmessage",
+            slack.response_url("7"),
+        )
+    )
+    await slack.wait_for_answers_by_response_url(1)
+    published = json.dumps(slack.response_posts)
+    assert "1488" not in published
+    assert "[withheld]" in published
+
+
+async def test_a_private_value_hidden_in_entities_is_withheld_when_streamed(
+    make_app: AppFactory, slack: FakeSlack, closed_server: FakeModelServer,
+    local_server: FakeModelServer,
+) -> None:  # fmt: skip
+    closed_server.reply = local_server.reply = "Your card &#52;539 1488 0343 6467 is fine."
+    app = await make_app()
+    thread = await ask_in_public(app, slack, "is my card 4539 1488 0343 6467 blocked?")
+    shown = await thread_answer(slack, thread)
+    assert "1488" not in shown
