@@ -85,9 +85,11 @@ def test_markdown_links_show_where_they_go() -> None:
         "[r\\]ef]: https://evil.example",
     ):
         assert "]:" not in inert_markdown(f"see [invoice][ref]\n{definition}")
-    # Code is left as written: Markdown makes no links there.
-    code = "```python\nif d[1]:\n    f[0](x)\n```\nand `d[1]:` too"
-    assert inert_markdown(code) == code
+    # Fenced code is not rewritten; only a joint in it gets a backslash (a renderer may not
+    # agree that it is code).
+    code = "```python\nx = [1, 2]\nif d[1] > 0:\n    f(x)\n```\n"
+    assert inert_markdown(code) == code.replace(">", "&gt;")
+    assert inert_markdown("```\nf[0](x)\n```\n") == "```\nf[0]\\(x)\n```\n"
 
 
 def test_to_mrkdwn_renders_what_models_write() -> None:
@@ -213,19 +215,61 @@ references = st.tuples(
 ).map(lambda t: f"{t[2].format(l=t[1])} {t[3]}\n\n{t[0]}[{t[1]}]: https://evil.example/pay")
 
 
+# Constructs where a sanitizer and CommonMark may disagree about what is code (found by
+# review): a fence in a list item, an escaped backtick, a fence longer than most, a fence
+# line too long to arrive whole.
+tricky = st.sampled_from(
+    [
+        "- ```\n  code\n  ```\n",
+        "\\`",
+        "`" * 34 + "\n~~~\n" + "`" * 34 + "\n",
+        "```x " + "y " * 200 + "`\n",
+        "    indented [w](https://evil.example)\n",
+        "> ```\n> q\n",
+    ]
+)
+hidden_link = st.just("[your invoice](https://evil.example/pay)")
+documents_with_links = st.lists(
+    st.one_of(link_pieces, references, tricky, hidden_link), max_size=6
+).map("".join)
+
+
 @settings(max_examples=600, deadline=None)
-@given(st.one_of(link_pieces, references))
+@given(documents_with_links, st.lists(st.integers(min_value=0, max_value=1500), max_size=8))
 def test_no_markdown_a_model_writes_renders_a_link_whose_words_hide_its_address(
-    text: str,
+    text: str, cuts: list[int]
 ) -> None:
     """Rendered by a CommonMark parser (markdown-it-py, as Slack renders Markdown), what
-    hearthbot sends forms no link at all whose words are not its address."""
+    hearthbot sends, in pieces cut anywhere, forms no link whose words are not its address."""
     from markdown_it import MarkdownIt
 
-    tokens = MarkdownIt("commonmark").parse(inert_markdown(text))
+    from bot.slack.markdown import MarkdownSanitizer
+
+    sanitizer, start, sent = MarkdownSanitizer(), 0, []
+    for cut in sorted(set(cuts)):
+        sent.append(sanitizer.feed(text[start:cut]))
+        start = max(start, cut)
+    sent.append(sanitizer.feed(text[start:]))
+    tokens = MarkdownIt("commonmark").parse("".join(sent))
     for block in tokens:
         children = block.children or []
         for i, token in enumerate(children):
             if token.type == "link_open":
                 words = "".join(c.content for c in children[i + 1 :] if c.type == "text")
-                assert str(token.attrGet("href")) in words, (text, inert_markdown(text))
+                assert str(token.attrGet("href")) in words, (text, "".join(sent))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.sampled_from(CONTROL_SEQUENCES), st.just(CARD), st.text(max_size=20)),
+        max_size=8,
+    ).map(" ".join)
+)
+def test_withholding_never_brings_an_escaped_control_sequence_back_to_life(text: str) -> None:
+    from bot.slack.mrkdwn import to_mrkdwn
+
+    for published in (inert_markdown(text), to_mrkdwn(text)):
+        withheld = withhold_text(DETECTOR, published, {"credit_card"}, SECRET_VALUES)
+        assert not LIVE.search(withheld)
+        assert "1488" not in withheld

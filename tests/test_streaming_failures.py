@@ -113,10 +113,17 @@ async def test_a_cloud_model_that_drops_mid_answer_leaves_no_message_streaming(
         await runner.cleanup()
 
 
-async def test_a_private_value_hidden_in_entities_is_withheld_on_the_response_url(
-    make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Your card &#52;539 1488 0343 6467 is not blocked.",  # an entity the conversion decodes
+        "Card 4539 1488 0343 6467 noted. <!channel> pay at <https://evil.example|your bank>",
+    ],
+)
+async def test_the_response_url_withholds_what_it_publishes_and_keeps_it_inert(
+    make_app: AppFactory, slack: FakeSlack, local_server: FakeModelServer, reply: str
 ) -> None:
-    local_server.reply = "Your card &#52;539 1488 0343 6467 is not blocked."
+    local_server.reply = reply
     app = await make_app()
     await app.sender.command(
         slash_form(
@@ -130,14 +137,52 @@ async def test_a_private_value_hidden_in_entities_is_withheld_on_the_response_ur
     published = json.dumps(slack.response_posts)
     assert "1488" not in published
     assert "[withheld]" in published
+    assert "<!channel>" not in published
+    assert "<https://evil.example" not in published
 
 
-async def test_a_private_value_hidden_in_entities_is_withheld_when_streamed(
-    make_app: AppFactory, slack: FakeSlack, closed_server: FakeModelServer,
+# An entity that swallows the first digits, or simply the number without its first one.
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Your card &#52;539 1488 0343 6467 is fine.",
+        "Your card &#4539 1488 0343 6467 is fine.",
+        "Card 539 1488 0343 6467.",
+    ],
+)
+async def test_most_of_a_private_number_is_withheld_however_the_model_breaks_it(
+    make_app: AppFactory,
+    slack: FakeSlack,
+    closed_server: FakeModelServer,
     local_server: FakeModelServer,
-) -> None:  # fmt: skip
-    closed_server.reply = local_server.reply = "Your card &#52;539 1488 0343 6467 is fine."
+    reply: str,
+) -> None:
+    closed_server.reply = local_server.reply = reply
     app = await make_app()
     thread = await ask_in_public(app, slack, "is my card 4539 1488 0343 6467 blocked?")
     shown = await thread_answer(slack, thread)
     assert "1488" not in shown
+
+
+async def test_a_code_heavy_answer_at_a_model_pace_leaves_no_message_inside_a_code_block(
+    make_app: AppFactory,
+    slack: FakeSlack,
+    closed_server: FakeModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Small batches (a model's pace, time scaled down): a message fills by whole batches
+    and is rolled over inside a code block, which must be closed there and reopened."""
+    import bot.slack.streaming as streaming
+    from bot.slack.markdown import open_fence
+
+    monkeypatch.setattr(streaming, "FLUSH_INTERVAL_S", 0.05)
+    closed_server.reply = long_markdown(25_000)
+    closed_server.word_delay_s = 0.002
+    app = await make_app(model_timeout_s=60)
+    thread = await ask_in_public(app, slack, "give me everything")
+    shown = await thread_answer(slack, thread)
+    assert words(shown) == words(closed_server.reply)
+    posts = slack.thread_posts("C0PUBLIC01", thread)
+    assert len(posts) >= 3
+    for post in posts:
+        assert open_fence(post["markdown"] or post["text"]) is None

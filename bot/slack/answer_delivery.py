@@ -121,8 +121,11 @@ async def _streamed(
 
     try:
         answer = await answers.answer(question, status.queued, on_text)
-    except Exception:
-        await stream.abandon()  # no message left showing as still being written
+    except BaseException:
+        # No message left showing as still being written (also at shutdown); what it shows
+        # may be confidential, so it carries the on-prem mark (a mark only makes a thread
+        # stricter).
+        await asyncio.shield(stream.abandon(on_prem_metadata(True)))
         raise
     tail = publication.release(final=True)
     if not publication.raw.strip():

@@ -6,9 +6,10 @@ model can be steered into writing must not reach it live: Slack's control sequen
 (`<!channel>`, `<@U…>`, `<https://evil|innocent words>`), which `escape_untrusted` makes
 inert as it does for mrkdwn, and Markdown links whose words hide where they go
 (`[your invoice](https://evil.example)`), which are rewritten to show their address. Outside
-code, every `](` left (a link cut in two, across lines) and every `]:` (a reference
-definition, wherever it stands: in a quote, a list, a label over two lines) is escaped, so
-no link can be formed from pieces; code is left as written, where Markdown forms no links.
+fenced code, links are rewritten to show their address; everywhere, code included, every
+`](` left (a link cut in two, across lines) and every `]:` (a reference definition,
+wherever it stands: in a quote, a list, a label over two lines) is escaped, so no link can
+be formed from pieces, whatever a renderer takes for code.
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ _LINK = re.compile(
 )
 # What is left of a link cut in two (`](`), and a reference definition's `]:`: escaped.
 _LINK_JOINTS = re.compile(r"\](?=[(:])")
-# Inline code spans (kept as written).
-_CODE_SPAN = re.compile(r"(`+)[^`\n]*?\1")
 
 
 # Fences with longer markers are left alone: closing one needs as many characters again.
@@ -157,8 +156,15 @@ def split_markdown(text: str, limit: int) -> list[str]:
     return pieces
 
 
-def _reveal_outside_code(text: str) -> str:
-    """Links shown with their address, and link joints escaped, in prose (not code spans)."""
+# The sanitizer's view of code blocks errs towards prose (prose is escaped; escaping in code
+# only shows a backslash): a block opens only on a fence at the start of a line, and closes
+# as CommonMark closes it.
+_OPENER = re.compile(r"^(`{3,}|~{3,})(.*)$")
+_CLOSER = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
+
+
+def _reveal(text: str) -> str:
+    """Links shown with their address, and any joint left (`](`, `]:`) escaped."""
 
     def shown(m: re.Match[str]) -> str:
         words, address = m.group(2).strip(), m.group(3)
@@ -166,46 +172,66 @@ def _reveal_outside_code(text: str) -> str:
             return address
         return f"{words} ({address})"
 
-    out: list[str] = []
-    position = 0
-    for span in _CODE_SPAN.finditer(text):
-        prose = text[position : span.start()]
-        out.append(_LINK_JOINTS.sub("]\\\\", _LINK.sub(shown, prose)))
-        out.append(span.group(0))
-        position = span.end()
-    out.append(_LINK_JOINTS.sub("]\\\\", _LINK.sub(shown, text[position:])))
-    return "".join(out)
+    return _LINK_JOINTS.sub(lambda m: "]\\", _LINK.sub(shown, text))
 
 
 class MarkdownSanitizer:
     """Model-written Markdown made safe to send as `markdown_text`, in as many pieces as it
-    arrives (it remembers whether a code block is open and whether a line is half done)."""
+    arrives. Outside fenced code, links show their address; everywhere, every `](` / `]:`
+    left is escaped, code included (a rare visible backslash in code is the price of never
+    depending on agreeing with the renderer about what is code). Whether a line opens or
+    closes a code block is decided only once the whole line has arrived."""
 
     def __init__(self) -> None:
         self._fence: Fence | None = None
-        self._line_start = True
+        self._partial = ""  # the line being written (escaped), for its fence decision
 
     @property
     def fence(self) -> Fence | None:
         """The code block the text so far ends inside, if any."""
         return self._fence
 
-    def feed(self, text: str) -> str:
-        """The next piece of the answer, made safe."""
+    def feed(self, text: str, follows: str | None = None) -> str:
+        """The next piece of the answer, made safe. `follows` is what comes next ("" for
+        nothing, None when not known yet)."""
+        parts = escape_untrusted(text).split("\n")
         out: list[str] = []
-        for i, line in enumerate(escape_untrusted(text).split("\n")):
-            if (i > 0 or self._line_start) and _FENCE.match(line):
-                fence = open_fence(line, self._fence)
-                if fence != self._fence:  # a code block opens or closes here
-                    self._fence = fence
-                    out.append(line)
-                    continue
-            out.append(line if self._fence is not None else _reveal_outside_code(line))
-        if text:
-            self._line_start = text.endswith("\n")
+        for i, part in enumerate(parts):
+            if self._fence is not None:
+                # In code Markdown forms no links, but where a sanitizer and a renderer
+                # disagree about what is code, text believed code may render as prose: its
+                # joints are escaped all the same (a rare visible backslash in code).
+                safe = _LINK_JOINTS.sub(lambda m: "]\\", part)
+            else:
+                safe = _reveal(part)
+            if (
+                i == len(parts) - 1
+                and safe.endswith("]")
+                and (follows is None or follows[:1] in ("(", ":"))
+            ):
+                # The next piece may begin with `(` or `:`: no joint across pieces.
+                safe = safe[:-1] + "\\]"
+            out.append(safe)
+            line = self._partial + part
+            if i < len(parts) - 1:
+                self._decide(line)
+                self._partial = ""
+            else:
+                self._partial = line
         return "\n".join(out)
+
+    def _decide(self, line: str) -> None:
+        if self._fence is None:
+            m = _OPENER.match(line)
+            if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
+                marker = m.group(1)
+                self._fence = Fence(marker[0], len(marker), line.strip()[:_MAX_REOPEN])
+            return
+        m = _CLOSER.match(line)
+        if m and m.group(1)[0] == self._fence.char and len(m.group(1)) >= self._fence.length:
+            self._fence = None
 
 
 def inert_markdown(text: str) -> str:
     """Model-written Markdown made safe to send as `markdown_text` (all of it at once)."""
-    return MarkdownSanitizer().feed(text)
+    return MarkdownSanitizer().feed(text, follows="")

@@ -70,7 +70,8 @@ class Publication:
             self._detector, self._raw, self._released, end, self._categories, self._values
         )
         self._released = end
-        return self._sanitizer.feed(segment)
+        follows = "" if final else self._raw[end : end + 1] or None
+        return self._sanitizer.feed(segment, follows)
 
     def _boundary(self) -> int:
         """The end of the longest releasable text: see the module's docstring."""
@@ -86,10 +87,11 @@ class Publication:
             end = raw.rfind(" ", start, limit) + 1
             if end <= start:
                 return start
-        # A link being written (`[words`, `[words]`, `[words](addr`) waits for its end, so it
-        # is shown whole with its address (were it cut, its `](` would be escaped anyway).
-        opened = raw.rfind("[", start, end)
-        if opened >= 0:
+        # A link being written in a long line released at a space (`[words`, `[words]`,
+        # `[words](addr`) waits for its end, so it is shown whole with its address (were it
+        # cut, its `](` would be escaped anyway). Released lines are whole: nothing waits.
+        opened = raw.rfind("[", max(start, raw.rfind("\n", start, end) + 1), end)
+        if opened >= 0 and raw[end - 1 : end] != "\n":
             rest = raw[opened:end]
             closed = rest.find("]")
             if (

@@ -60,6 +60,12 @@ MAX_RATE_LIMIT_WAIT_S = 30.0
 FINISH_ATTEMPTS = 3
 # How long stopping an abandoned stream may take (an answer that failed or was cut off).
 ABANDON_TIMEOUT_S = 5.0
+# The most `finish` waits for Slack's rate limits in all, before posting the rest instead,
+# and the most it spends streaming in all (a Slack that hangs included).
+FINISH_WAIT_BUDGET_S = 15.0
+FINISH_STREAMING_BUDGET_S = 30.0
+# One stream call's timeout: they are small, and a hung one must not hold the answer.
+STREAM_CALL_TIMEOUT_S = 10
 STOPPED_BY_USER = "stopped_by_user"
 
 
@@ -80,7 +86,7 @@ def streaming_client(web: AsyncWebClient) -> AsyncWebClient:
     return AsyncWebClient(
         token=web.token,
         base_url=web.base_url,
-        timeout=web.timeout,
+        timeout=min(web.timeout, STREAM_CALL_TIMEOUT_S),
         retry_handlers=[],
         team_id=getattr(web, "team_id", None),
     )
@@ -117,6 +123,7 @@ class AnswerStream:
     _stream_web: AsyncWebClient | None = None
     _not_before: float = 0.0  # Slack asked us to wait (Retry-After) until then
     _mid_line: bool = False  # the text sent so far ends inside a line
+    _wait_budget: float = FINISH_WAIT_BUDGET_S  # seconds `finish` may still wait
 
     @property
     def _streamer(self) -> AsyncWebClient:
@@ -161,6 +168,19 @@ class AnswerStream:
         with chat.stopStream (a short answer is one chat.startStream and one stopStream).
         Slack's rate limits are waited out here, a few times, then the rest is posted."""
         self._pending += markdown
+        try:
+            async with asyncio.timeout(FINISH_STREAMING_BUDGET_S):
+                if await self._finish_streaming(footer, metadata):
+                    return
+        except TimeoutError:
+            log.warning("stream took too long to finish; posting the rest")
+            self._streaming = False
+        await self._post_rest(footer, notification, metadata)
+
+    async def _finish_streaming(
+        self, footer: list[dict[str, Any]], metadata: dict[str, Any] | None
+    ) -> bool:
+        """`finish` while streaming works: True once the footer is on the last message."""
         last = ""
         waits = 0
         while self._streaming and not self._stopped:
@@ -175,10 +195,12 @@ class AnswerStream:
                 await self._step(wait=True)
             except _RateLimited:
                 waits += 1
-                if waits > FINISH_ATTEMPTS:
+                pause = max(0.0, self._not_before - self.clock())
+                if waits > FINISH_ATTEMPTS or pause > self._wait_budget:
                     self._end_quietly()
                     break
-                await asyncio.sleep(max(0.0, self._not_before - self.clock()))
+                self._wait_budget -= pause
+                await asyncio.sleep(pause)
                 continue
             if not self._pending and self._message is not None:
                 break
@@ -186,22 +208,26 @@ class AnswerStream:
             try:
                 await self._stop(self._message, last or None, footer, metadata, wait=True)
                 self._message.text += last
-                return
+                return True
             except (*SLACK_FAILURES, _RateLimited) as exc:
                 self._ended(exc, "chat.stopStream")
         self._pending = last + self._pending
-        await self._post_rest(footer, notification, metadata)
+        return False
 
-    async def abandon(self) -> None:
+    async def abandon(self, metadata: dict[str, Any] | None) -> None:
         """The answer failed part-way: stop the open stream, so the message does not show as
-        still being written until Slack expires it (best effort, bounded)."""
+        still being written until Slack expires it (best effort, bounded), with `metadata`
+        (the on-prem mark: what was shown may be confidential)."""
         message, self._message = self._message, None
         if message is None or not self._streaming:
             return
         self._streaming = False
+        fence = message.fences.fence
         with contextlib.suppress(*SLACK_FAILURES, TimeoutError, _RateLimited):
             async with asyncio.timeout(ABANDON_TIMEOUT_S):
-                await self._stop(message, None, None, None, wait=False)
+                await self._stop(
+                    message, f"\n{fence.closer}" if fence else None, None, metadata, wait=False
+                )
 
     # Streaming -----------------------------------------------------------------------
 
@@ -288,14 +314,22 @@ class AnswerStream:
         self._sent(message, text)
 
     async def _roll_over(self, *, wait: bool) -> None:
-        """The open message is full: stop it (no footer) and go on in a new one."""
-        assert self._message is not None
+        """The open message is full: stop it (no footer; its code block closed) and go on in
+        a new one (the code block reopened)."""
+        message = self._message
+        assert message is not None
+        fence = message.fences.fence
+        closer = f"\n{fence.closer}\n" if fence is not None else None
         try:
-            await self._stop(self._message, None, None, None, wait=wait)
+            await self._stop(message, closer, None, None, wait=wait)
         except SLACK_FAILURES as exc:
             self._ended(exc, "chat.stopStream")
             return
         self._message = None
+        if fence is not None:
+            self._sent(message, closer or "")
+            self._pending = fence.line + "\n" + self._pending.removeprefix("\n")
+            self._mid_line = False
 
     async def _stop(
         self,
@@ -321,27 +355,30 @@ class AnswerStream:
             except SlackApiError as exc:
                 if slack_status(exc) != 429 or attempt == FINISH_ATTEMPTS - 1:
                     raise
-                self._not_before = self.clock() + _retry_after(exc)
-                if not wait:
+                pause = _retry_after(exc)
+                self._not_before = self.clock() + pause
+                if not wait or pause > self._wait_budget:
                     raise _RateLimited from exc
-                await asyncio.sleep(_retry_after(exc))
+                self._wait_budget -= pause
+                await asyncio.sleep(pause)
 
     async def _close_open_stream(self, message: _Message) -> None:
         """Streaming failed part-way and the stream may still be open (a 500, a timeout):
         stopping it keeps the message from showing as being written until Slack expires it.
-        The model is done, so a few short waits are affordable; an expired stream refuses
-        at once (`message_not_in_streaming_state`)."""
+        A few quick attempts (a 500 is often brief), no rate-limit waits; an expired stream
+        refuses at once."""
         for attempt in range(FINISH_ATTEMPTS):
             try:
-                await self._stop(message, None, None, None, wait=True)
+                await self._stop(message, None, None, None, wait=False)
                 return
-            except SlackApiError as exc:
-                if slack_status(exc) is None or slack_status(exc) == 200:
-                    return  # Slack answered: not streaming any more (expired, stopped)
-            except (*SLACK_FAILURES, _RateLimited):
-                pass
+            except _RateLimited:
+                return
+            except SLACK_FAILURES as exc:
+                status = slack_status(exc)
+                if status is not None and status < 500:
+                    return  # Slack answered: the stream is not open any more
             if attempt < FINISH_ATTEMPTS - 1:
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(0.5)
 
     def _end_quietly(self) -> None:
         """Streaming gives up here (Slack kept asking to wait): the rest is posted."""
@@ -370,7 +407,13 @@ class AnswerStream:
         last streamed message, with chat.update, when nothing is left to post)."""
         rest, self._pending = self._pending, ""
         if self._message is not None and not self._stopped:
-            await self._close_open_stream(self._message)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ABANDON_TIMEOUT_S):
+                    await self._close_open_stream(self._message)
+            fence = self._message.fences.fence
+            if fence is not None and rest.strip():
+                # The streamed message ends inside a code block: the rest opens it again.
+                rest = fence.line + "\n" + rest.removeprefix("\n")
         if self._stopped:
             rest = ""  # the asker asked for no more
         if (

@@ -5,12 +5,14 @@ data, the published answer (or email summary) must carry none of it, however the
 rewrote it. Two nets: every finding of the withheld categories (the detector runs on what is
 about to be published), and every private value itself, matched on its letters and digits
 whatever separates them (`4539.1488…`, `4539_1488`, across a line break, a password
-repeated in a sentence). Text with nothing to withhold is published exactly as written. Pure.
+repeated in a sentence); and, for values made mostly of digits (a card, an IBAN, a phone
+number), any 8 of their characters in a row, whatever is around or between them, so that
+most of a number cannot be published either (`&#52;539 1488 0343 6467` shows 15 of its 16
+digits). Text with nothing to withhold is published exactly as written. Pure.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Collection, Sequence
 
@@ -36,6 +38,38 @@ def value_pattern(values: Sequence[str]) -> re.Pattern[str] | None:
     if not alternatives:
         return None
     return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+# A run of this many characters of a mostly-digit value is withheld wherever it appears.
+WINDOW = 8
+_MIN_WINDOWED_DIGITS = 6
+
+
+def _windows(values: Sequence[str]) -> set[str]:
+    needles: set[str] = set()
+    for value in values:
+        chars = "".join(c.lower() for c in value if c.isalnum())
+        digits = sum(c.isdigit() for c in chars)
+        if len(chars) > WINDOW and digits >= _MIN_WINDOWED_DIGITS and digits * 2 >= len(chars):
+            needles.update(chars[i : i + WINDOW] for i in range(len(chars) - WINDOW + 1))
+    return needles
+
+
+def window_spans(clean: str, values: Sequence[str]) -> list[tuple[int, int]]:
+    """Where any 8 characters in a row of a mostly-digit value appear in `clean`, counting
+    only its letters and digits (whatever separates them)."""
+    needles = _windows(values)
+    if not needles:
+        return []
+    positions = [i for i, c in enumerate(clean) if c.isalnum()]
+    squeezed = "".join(clean[i].lower()[:1] for i in positions)
+    spans = []
+    for needle in needles:
+        at = squeezed.find(needle)
+        while at >= 0:
+            spans.append((positions[at], positions[at + WINDOW - 1] + 1))
+            at = squeezed.find(needle, at + 1)
+    return spans
 
 
 # How far back a withheld value or finding is looked for when only part of a text is
@@ -66,15 +100,15 @@ def withhold_segment(
     segment = text[start:end]
     if not segment or (not categories and not values):
         return segment
-    # HTML entities decoded too: Markdown renders `&#52;` as `4`, so a value can hide there.
-    before = normalize(html.unescape(text[max(0, start - CONTEXT_CHARS) : start]))
-    clean = normalize(html.unescape(segment))
-    after = normalize(html.unescape(text[end : end + CONTEXT_CHARS]))
+    before = normalize(text[max(0, start - CONTEXT_CHARS) : start])
+    clean = normalize(segment)
+    after = normalize(text[end : end + CONTEXT_CHARS])
     whole = before + clean + after
     found = [(s, e) for s, e, _ in detector.spans(whole, only=categories)]
     pattern = value_pattern(values)
     if pattern is not None:
         found += [(m.start(), m.end()) for m in pattern.finditer(whole)]
+    found += window_spans(whole, values)
     low, high = len(before), len(before) + len(clean)
     spans = [
         (max(s, low) - low, min(e, high) - low, WITHHELD_MARK)
