@@ -118,6 +118,8 @@ async def test_a_cloud_model_that_drops_mid_answer_leaves_no_message_streaming(
     [
         "Your card &#52;539 1488 0343 6467 is not blocked.",  # an entity the conversion decodes
         "Card 4539 1488 0343 6467 noted. <!channel> pay at <https://evil.example|your bank>",
+        # Full-width brackets fold to `<` `>` when text is normalised for withholding.
+        "Card 4539 1488 0343 6467. ＜!channel＞ ﹤@U0CEO00001﹥ ＜https://evil.example|bank＞",
     ],
 )
 async def test_the_response_url_withholds_what_it_publishes_and_keeps_it_inert(
@@ -138,6 +140,7 @@ async def test_the_response_url_withholds_what_it_publishes_and_keeps_it_inert(
     assert "1488" not in published
     assert "[withheld]" in published
     assert "<!channel>" not in published
+    assert "<@U0CEO00001>" not in published
     assert "<https://evil.example" not in published
 
 
@@ -186,3 +189,32 @@ async def test_a_code_heavy_answer_at_a_model_pace_leaves_no_message_inside_a_co
     assert len(posts) >= 3
     for post in posts:
         assert open_fence(post["markdown"] or post["text"]) is None
+
+
+async def test_an_answer_abandoned_after_a_failed_append_closes_its_stream_with_the_mark(
+    slack: FakeSlack,
+) -> None:
+    """A failed append ends streaming; if the answer then fails, the stream Slack may still
+    hold open is stopped, its code block closed, with the on-prem mark."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack.streaming import AnswerStream
+    from bot.slack.threads import on_prem_metadata
+    from tests.fakes.slack_api import BOT_TOKEN, TEAM_ID
+
+    slack.channels["C0PRIVATE1"] = conversation("private", "C0PRIVATE1", "hr")
+    now = [5.0]
+    web = AsyncWebClient(token=BOT_TOKEN, base_url=slack.api_url)
+    stream = AnswerStream(
+        web, "C0PRIVATE1", "1790000000.000100", "U0ALICE001", TEAM_ID, clock=lambda: now[0]
+    )
+    await stream.write("Confidential part one\n```\ncode\n")
+    slack.server_errors["chat.appendStream"] = 1
+    now[0] += 5
+    await stream.write("more code\n")  # the append fails: streaming ends
+    assert [c.method for c in slack.calls] == ["chat.startStream", "chat.appendStream"]
+    await stream.abandon(on_prem_metadata(True))
+    assert slack.still_streaming() == []
+    (message,) = slack.messages.values()
+    assert message.metadata == on_prem_metadata(True)
+    assert message.markdown.rstrip().endswith("```")

@@ -22,6 +22,7 @@ from typing import Any
 from bot.answers import Answer, AnswerService, Outcome, Question
 from bot.customer_email.parse import ParsedEmail
 from bot.routing.sensitive import SensitiveDetector
+from bot.routing.sensitive.normalize import normalize
 from bot.slack.delivery import Reply, Undelivered
 from bot.slack.feedback import feedback_block
 from bot.slack.formatting import (
@@ -226,7 +227,10 @@ async def _by_response_url(
         for blocks in messages:
             await reply.post(text=notification_text(answer), blocks=blocks)
         return answer
-    body = to_mrkdwn(answer.text) if answer.outcome in _MODEL_WROTE else answer.text
+    # Normalised first (full-width ＜ folds to <): withholding normalises what it rewrites,
+    # so nothing may fold into `<` after the conversion has escaped it.
+    text = normalize(answer.text)
+    body = to_mrkdwn(text) if answer.outcome in _MODEL_WROTE else text
     # Withheld after the conversion, on exactly what is published: the conversion decodes
     # what a model may have hidden a value in (`&#52;539…`).
     body = await asyncio.to_thread(

@@ -211,6 +211,13 @@ class AnswerStream:
                 return True
             except (*SLACK_FAILURES, _RateLimited) as exc:
                 self._ended(exc, "chat.stopStream")
+            except BaseException:
+                # Cut short (the finishing budget): whether Slack took the last text is
+                # unknown, so it is posted again rather than risked lost.
+                self._pending = last + self._pending
+                self._streaming = False
+                self._message = None
+                raise
         self._pending = last + self._pending
         return False
 
@@ -219,8 +226,8 @@ class AnswerStream:
         still being written until Slack expires it (best effort, bounded), with `metadata`
         (the on-prem mark: what was shown may be confidential)."""
         message, self._message = self._message, None
-        if message is None or not self._streaming:
-            return
+        if message is None or self._stopped:
+            return  # nothing streamed, or the reader stopped it
         self._streaming = False
         fence = message.fences.fence
         with contextlib.suppress(*SLACK_FAILURES, TimeoutError, _RateLimited):
@@ -367,9 +374,11 @@ class AnswerStream:
         stopping it keeps the message from showing as being written until Slack expires it.
         A few quick attempts (a 500 is often brief), no rate-limit waits; an expired stream
         refuses at once."""
+        fence = message.fences.fence
+        closer = f"\n{fence.closer}\n" if fence is not None else None
         for attempt in range(FINISH_ATTEMPTS):
             try:
-                await self._stop(message, None, None, None, wait=False)
+                await self._stop(message, closer, None, None, wait=False)
                 return
             except _RateLimited:
                 return

@@ -13,6 +13,7 @@ digits). Text with nothing to withhold is published exactly as written. Pure.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Collection, Sequence
 
@@ -25,7 +26,8 @@ WITHHELD_MARK = "[withheld]"
 # Shorter values (a 3-digit code) would withhold ordinary words and numbers.
 _MIN_VALUE_CHARS = 4
 # Up to three separators of any kind between two letters or digits of a value.
-_GAP = r"[\W_]{0,3}"
+_MAX_GAP = 3
+_GAP = rf"[\W_]{{0,{_MAX_GAP}}}"
 
 
 def value_pattern(values: Sequence[str]) -> re.Pattern[str] | None:
@@ -67,7 +69,10 @@ def window_spans(clean: str, values: Sequence[str]) -> list[tuple[int, int]]:
     for needle in needles:
         at = squeezed.find(needle)
         while at >= 0:
-            spans.append((positions[at], positions[at + WINDOW - 1] + 1))
+            run = positions[at : at + WINDOW]
+            # As for whole values: at most three separators between two characters.
+            if all(b - a <= _MAX_GAP + 1 for a, b in itertools.pairwise(run)):
+                spans.append((run[0], run[-1] + 1))
             at = squeezed.find(needle, at + 1)
     return spans
 
