@@ -261,9 +261,12 @@ async def test_with_a_hung_model_everyone_in_line_is_told_within_the_deadline(
     assert (result.told, result.lost) == (4, [])
     assert time.monotonic() - started < 2 + 1.5
     outcomes = [r.outcome for r in await app.services.audit.tail(10)]
-    # The first timed out at the model; those behind it in line, at the same deadline.
+    # The first timed out at the model; those behind it in line, at the same deadline
+    # (in line, "busy"; or, when the slot came free a few ms before their deadline, at the
+    # model, "timeout": which one is a matter of scheduling on a loaded machine).
     assert len(outcomes) == 4
-    assert set(outcomes) == {"timeout", "busy"}
+    assert "timeout" in outcomes
+    assert set(outcomes) <= {"timeout", "busy"}
 
 
 async def test_when_the_closed_model_fails_the_on_prem_fallback_gets_a_request_it_can_take(
