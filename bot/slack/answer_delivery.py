@@ -83,14 +83,11 @@ async def deliver(
         return await _by_response_url(detector, answers, reply, question, heading, email)
     if status is None:
         status = ThreadStatus(reply.web, reply.channel_id, reply.thread_ts)
-    try:
-        if email is not None:
-            await status.show(SUMMARISING, SUMMARISING_MESSAGES)
+    if email is not None:
+        async with status.showing(SUMMARISING, SUMMARISING_MESSAGES):
             return await _summary(detector, answers, reply, question, email, status)
-        await status.show(THINKING, THINKING_MESSAGES)
+    async with status.showing(THINKING, THINKING_MESSAGES):
         return await _streamed(detector, answers, reply, question, status)
-    finally:
-        await status.clear()
 
 
 async def _streamed(

@@ -157,7 +157,7 @@ async def suggest_prompts(web: AsyncWebClient, channel: str, thread_ts: str | No
             prompts=list(SUGGESTED_PROMPTS),
         )
     except SLACK_FAILURES as exc:
-        log.info("suggested prompts not set", extra={"error": _error(exc)})
+        log.info("suggested prompts not set", extra={"error": slack_error(exc)})
 
 
 async def set_title(web: AsyncWebClient, channel: str, thread_ts: str, question: str) -> None:
@@ -166,10 +166,7 @@ async def set_title(web: AsyncWebClient, channel: str, thread_ts: str, question:
     try:
         await web.assistant_threads_setTitle(channel_id=channel, thread_ts=thread_ts, title=title)
     except SLACK_FAILURES as exc:
-        log.debug("thread title not set", extra={"error": _error(exc)})
-
-
-_error = slack_error
+        log.debug("thread title not set", extra={"error": slack_error(exc)})
 
 
 def register(app: AsyncApp, facts: HomeFacts, audit: AuditLog) -> None:
@@ -191,7 +188,7 @@ def register(app: AsyncApp, facts: HomeFacts, audit: AuditLog) -> None:
         try:
             await client.views_publish(user_id=user_id, view=home_view(facts, records, user_id))
         except SLACK_FAILURES as exc:
-            log.warning("Home tab not published", extra={"error": _error(exc)})
+            log.warning("Home tab not published", extra={"error": slack_error(exc)})
 
     @app.event("assistant_thread_started")
     async def on_thread_started(event: dict[str, Any], client: AsyncWebClient) -> None:

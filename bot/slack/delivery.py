@@ -62,9 +62,6 @@ SHAPE_ERRORS = frozenset(
 PLAIN_TEXT_CHARS = 39_000
 
 
-_error_of = slack_error
-
-
 def plain_text(message: dict[str, Any]) -> str:
     """Every word a message shows: its Markdown, its blocks' text, or its text."""
     if message.get("markdown_text"):
@@ -93,13 +90,13 @@ async def post_message(
         response = await web.chat_postMessage(channel=channel, thread_ts=thread_ts, **message)
         return str(response["ts"])
     except SlackApiError as exc:
-        if _error_of(exc) not in SHAPE_ERRORS or not (
+        if slack_error(exc) not in SHAPE_ERRORS or not (
             message.get("blocks") or message.get("markdown_text")
         ):
             raise
         log.warning(
             "Slack refused the message's shape; posting it as plain text",
-            extra={"error": _error_of(exc), "channel": channel},
+            extra={"error": slack_error(exc), "channel": channel},
         )
     pieces = split_markdown(plain_text(message), PLAIN_TEXT_CHARS) or [""]
     ts = ""

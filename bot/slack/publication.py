@@ -48,11 +48,6 @@ class Publication:
         return self._raw
 
     @property
-    def waiting(self) -> int:
-        """Characters written but not released yet."""
-        return len(self._raw) - self._released
-
-    @property
     def open_fence(self) -> Fence | None:
         """The code block what was released so far ends inside, if any."""
         return self._sanitizer.fence

@@ -7,8 +7,9 @@ it: a status is a courtesy, never a reason to fail.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -53,6 +54,15 @@ class ThreadStatus:
         """Remove the status (once the answer starts, or when it failed)."""
         if self._shown and await self._set("", None):
             self._shown = ""
+
+    @contextlib.asynccontextmanager
+    async def showing(self, status: str, loading: Sequence[str] = ()) -> AsyncIterator[None]:
+        """The status shown for the work inside, cleared after it (whatever happens)."""
+        try:
+            await self.show(status, loading)
+            yield
+        finally:
+            await self.clear()
 
     async def queued(self, position: int) -> None:
         """A `WaitNotice`: the place in line, as the status."""

@@ -119,7 +119,6 @@ class AnswerStream:
     _last_flush: float = field(default=0.0)
     _streaming: bool = True  # False once Slack refused or ended streaming here
     _stopped: bool = False
-    _posted: list[str] = field(default_factory=list)  # ts of every message of the answer
     _stream_web: AsyncWebClient | None = None
     _not_before: float = 0.0  # Slack asked us to wait (Retry-After) until then
     _mid_line: bool = False  # the text sent so far ends inside a line
@@ -130,11 +129,6 @@ class AnswerStream:
         if self._stream_web is None:
             self._stream_web = streaming_client(self.web)
         return self._stream_web
-
-    @property
-    def messages(self) -> list[str]:
-        """The ts of every message the answer is in, in order."""
-        return list(self._posted)
 
     async def write(self, markdown: str) -> None:
         """More publishable Markdown; sent when a batch is due. Never waits for Slack's rate
@@ -303,7 +297,6 @@ class AnswerStream:
         message = _Message(str(response["ts"]), self._new_tracker())
         self._sent(message, text)
         self._message = message
-        self._posted.append(message.ts)
 
     async def _append(self, message: _Message, text: str) -> None:
         try:
@@ -465,7 +458,7 @@ class AnswerStream:
 
     async def _post(self, **message: Any) -> None:
         try:
-            ts = await post_message(
+            await post_message(
                 self.web,
                 self.channel,
                 self.thread_ts,
@@ -475,4 +468,3 @@ class AnswerStream:
             )
         except SLACK_FAILURES as exc:
             raise Undelivered(slack_error(exc)) from exc
-        self._posted.append(ts)
