@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import Answer
 from bot.audit import AuditLog, AuditRecord
+from bot.slack.web_clients import SLACK_FAILURES, slack_error
 
 log = logging.getLogger(__name__)
 
@@ -129,5 +130,5 @@ def register(app: AsyncApp, audit: AuditLog) -> None:
         if channel and user:
             try:
                 await client.chat_postEphemeral(channel=channel, user=user, text=THANKS_TEXT)
-            except Exception:  # a thank-you is a courtesy: the click is recorded already
-                log.info("feedback thanks not shown", exc_info=True)
+            except SLACK_FAILURES as exc:  # a courtesy: the click is recorded already
+                log.info("feedback thanks not shown", extra={"error": slack_error(exc)})
