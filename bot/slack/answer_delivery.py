@@ -29,6 +29,7 @@ from bot.slack.formatting import (
     context_block,
     context_line,
     message_parts,
+    notification_of,
     notification_text,
     section_blocks,
     summary_blocks,
@@ -78,27 +79,25 @@ async def deliver(
     Raises what failed (the caller's reply guard turns it into a sentence). `status` is the
     thread status the caller may have shown already.
     """
-    detector = answers.detector
     if reply.via_response_url or reply.thread_ts is None:
-        return await _by_response_url(detector, answers, reply, question, heading, email)
+        return await _by_response_url(answers, reply, question, heading, email)
     if status is None:
         status = ThreadStatus(reply.web, reply.channel_id, reply.thread_ts)
     if email is not None:
         async with status.showing(SUMMARISING, SUMMARISING_MESSAGES):
-            return await _summary(detector, answers, reply, question, email, status)
+            return await _summary(answers, reply, question, email, status)
     async with status.showing(THINKING, THINKING_MESSAGES):
-        return await _streamed(detector, answers, reply, question, status)
+        return await _streamed(answers, reply, question, status)
 
 
 async def _streamed(
-    detector: SensitiveDetector,
     answers: AnswerService,
     reply: Reply,
     question: Question,
     status: ThreadStatus,
 ) -> Answer:
     assert reply.thread_ts is not None
-    publication = Publication(detector, question.withheld, question.withheld_values)
+    publication = Publication(answers.detector, question.withheld, question.withheld_values)
     stream = AnswerStream(
         reply.web,
         reply.channel_id,
@@ -139,22 +138,13 @@ async def _streamed(
     await stream.finish(
         tail,
         footer(answer, question),
-        _notification("".join(published), answer),
+        notification_of("".join(published).strip(), answer),
         on_prem_metadata(answer.decision.confidential),
     )
     return answer
 
 
-def _notification(published: str, answer: Answer) -> str:
-    """The plain `text` Slack shows in notifications: the start of what was published."""
-    body = published.strip()
-    if len(body) > 3000:
-        body = body[:3000] + "…"
-    return f"{body}\n{context_line(answer)}"
-
-
 async def _summary(
-    detector: SensitiveDetector,
     answers: AnswerService,
     reply: Reply,
     question: Question,
@@ -162,7 +152,7 @@ async def _summary(
     status: ThreadStatus,
 ) -> Answer:
     answer = await answers.summarize_email(question, email, status.queued)
-    answer = await _withheld(detector, answer, question)
+    answer = await _withheld(answers.detector, answer, question)
     blocks = summary_blocks(answer)
     metadata = on_prem_metadata(answer.decision.confidential)
     parts = message_parts(blocks[:-1], footer(answer, question))
@@ -196,7 +186,6 @@ async def _withheld(detector: SensitiveDetector, answer: Answer, question: Quest
 
 
 async def _by_response_url(
-    detector: SensitiveDetector,
     answers: AnswerService,
     reply: Reply,
     question: Question,
@@ -218,7 +207,7 @@ async def _by_response_url(
         answer = await answers.answer(question, reply.queued)
     end = footer(answer, question)
     if answer.summary is not None:
-        answer = await _withheld(detector, answer, question)
+        answer = await _withheld(answers.detector, answer, question)
         # The summary's header names the email; the pasted email itself is never echoed.
         messages = message_parts(summary_blocks(answer)[:-1], end)
         for blocks in messages:
@@ -231,13 +220,13 @@ async def _by_response_url(
     # Withheld after the conversion, on exactly what is published: the conversion decodes
     # what a model may have hidden a value in (`&#52;539…`).
     body = await asyncio.to_thread(
-        withhold_text, detector, body, question.withheld, question.withheld_values
+        withhold_text, answers.detector, body, question.withheld, question.withheld_values
     )
     if heading:
         body = f"{heading}\n\n{body}"
     if len(body) <= RESPONSE_BLOCKS_CHARS:
         for blocks in message_parts(section_blocks(body), end):
-            await reply.post(text=_notification(body, answer), blocks=blocks)
+            await reply.post(text=notification_of(body, answer), blocks=blocks)
         return answer
     for part in split_markdown(body, RESPONSE_TEXT_CHARS):
         await reply.post(text=part)

@@ -147,10 +147,15 @@ def message_parts(
 
 def notification_text(answer: Answer) -> str:
     """The plain `text` Slack shows in notifications, with the context line."""
-    body = escape_untrusted(f"Summary: {answer.summary.summary}" if answer.summary else answer.text)
-    if len(body) > NOTIFICATION_TEXT_LIMIT:
-        body = body[:NOTIFICATION_TEXT_LIMIT] + "…"
-    return f"{body}\n{context_line(answer)}"
+    body = f"Summary: {answer.summary.summary}" if answer.summary else answer.text
+    return notification_of(escape_untrusted(body), answer)
+
+
+def notification_of(safe_body: str, answer: Answer) -> str:
+    """The notification for a body already made safe: its start, and the context line."""
+    if len(safe_body) > NOTIFICATION_TEXT_LIMIT:
+        safe_body = safe_body[:NOTIFICATION_TEXT_LIMIT] + "…"
+    return f"{safe_body}\n{context_line(answer)}"
 
 
 def quote(text: str, limit: int = 500) -> str:
