@@ -107,6 +107,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(2 + model_time)
             slack.calls.clear()
             cpu_before = process_figures(serve.process.pid)["cpu_s"]  # start-up left out
+            profiler = None
+            if args.profile:
+                profiler = await asyncio.create_subprocess_exec(
+                    "py-spy",
+                    "record",
+                    "--pid",
+                    str(serve.process.pid),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "500",
+                    "--output",
+                    args.profile,
+                    "--nonblocking",
+                    stdout=asyncio.subprocess.DEVNULL,
+                )
+                await asyncio.sleep(1)
             started = time.monotonic()
 
             async def one(marker: str) -> None:
@@ -120,6 +137,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.gather(*(one(m) for m in markers[start : start + args.concurrency]))
             tally = await settled(slack, markers, timeout_s=120 + 2 * model_time)
             elapsed = time.monotonic() - started
+            if profiler is not None:
+                profiler.send_signal(2)
+                await profiler.wait()
         overheads, first_text = [], []
         headings = {
             m.record["text"].split("question ")[-1][:10]: m.ts
@@ -184,6 +204,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--first-token-s", type=float, default=0.5)
     parser.add_argument("--words-per-second", type=float, default=10)
+    parser.add_argument("--profile", help="write py-spy's raw samples of serve here")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
     return 0

@@ -10,11 +10,7 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aioredis
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
-from slack_bolt.request.async_internals import build_async_context
-from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_sdk.signature import SignatureVerifier
+from slack_bolt.async_app import AsyncApp
 
 from bot import health
 from bot.answers import AnswerLimits, AnswerService
@@ -42,9 +38,10 @@ from bot.slack.dedup import EventDeduplicator
 from bot.slack.delivery import ReplyGuard
 from bot.slack.email_requests import EmailFinder
 from bot.slack.files import FileReader
+from bot.slack.front import SlackFront
 from bot.slack.replies import SlackDeps
-from bot.slack.request_body import MAX_BODY_BYTES, BadBody, decode_body, parse_body
-from bot.slack.web_clients import web_client
+from bot.slack.request_body import MAX_BODY_BYTES
+from bot.slack.web_clients import slack_session, web_client
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +61,17 @@ class Services:
     embedded: EmbeddedModelServer | None = None
     email_parser: EmailFileParser = field(default_factory=EmailFileParser)
     in_flight: InFlight = field(default_factory=InFlight)
+    # Every Slack call's connections (kept open between calls).
+    slack_http: aiohttp.ClientSession | None = field(default=None, repr=False)
     _http: Any = field(default=None, repr=False)
 
     async def aclose(self) -> None:
         """Close connections, stop the email worker and the embedded model."""
         self.email_parser.close()
         await self.redis.aclose()
-        if self._http is not None:
-            await self._http.close()
+        for session in (self._http, self.slack_http):
+            if session is not None:
+                await session.close()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -162,6 +162,7 @@ async def build_services(settings: Settings) -> Services:
         ),
         checks=checks,
         embedded=embedded,
+        slack_http=slack_session(),
         _http=http,
     )
 
@@ -212,7 +213,11 @@ def build_bolt_app(
             "SLACK_SIGNING_SECRET: required to serve Slack over HTTP (or use Socket Mode "
             "with SLACK_APP_TOKEN)"
         )
-    client = web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    if services.slack_http is None:
+        services.slack_http = slack_session()
+    client = web_client(
+        settings.slack_bot_token.get_secret_value(), settings.slack_api_url, services.slack_http
+    )
     app = AsyncApp(
         client=client,
         signing_secret=(
@@ -271,39 +276,8 @@ def build_web_app(services: Services, bolt_app: AsyncApp | None) -> web.Applicat
     app.router.add_get("/readyz", readyz)
     if bolt_app is not None:
         secret = services.settings.slack_signing_secret
-        verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
-
-        async def slack_events(request: web.Request) -> web.Response:
-            try:
-                body = decode_body(await request.read())
-                if verifier is not None and not verifier.is_valid(
-                    body,
-                    request.headers.get("X-Slack-Request-Timestamp"),
-                    request.headers.get("X-Slack-Signature"),
-                ):
-                    # Bolt would refuse it too; refused here before its body is parsed.
-                    log.warning("request with an invalid signature refused")
-                    return web.Response(status=401, text="invalid signature")
-                parsed = parse_body(body, request.content_type)
-            except BadBody as exc:
-                log.warning("malformed request refused", extra={"reason": str(exc)})
-                return web.Response(status=400, text=f"bad request: {exc}")
-            if services.in_flight.draining and parsed.get("type") == "event_callback":
-                # Shutting down: an event on a kept-alive connection goes back to Slack, which
-                # retries it (on another replica). Commands and shortcuts are never retried
-                # by Slack: those are still answered, and the drain waits for them.
-                return web.Response(status=503, text="stopping", headers={"Connection": "close"})
-            bolt_request = AsyncBoltRequest(
-                body=body,
-                query=request.query_string,
-                headers=request.headers,  # type: ignore[arg-type]
-            )
-            if bolt_request.body != parsed:
-                # Bolt misread a form that mentions "payload" (see `parse_body`).
-                bolt_request.body = parsed
-                bolt_request.context = build_async_context(AsyncBoltContext({}), parsed)
-            bolt_response = await bolt_app.async_dispatch(bolt_request)
-            return await to_aiohttp_response(bolt_response)
-
-        app.router.add_post("/slack/events", slack_events)
+        front = SlackFront(
+            bolt_app, secret.get_secret_value() if secret else None, services.in_flight
+        )
+        app.router.add_post("/slack/events", front.handle)
     return app

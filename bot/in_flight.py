@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,14 @@ class InFlight:
             yield
         finally:
             self._tasks.discard(task)
+
+    def spawn(self, work: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
+        """Run `work` as a task counted as in progress until it ends (the event loop keeps
+        only a weak reference to a task: this set is also what keeps it alive)."""
+        task: asyncio.Task[object] = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def drain(self, grace_s: float) -> int:
         """Stop counting as ready, wait up to `grace_s` for the answers in progress, then

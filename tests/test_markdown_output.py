@@ -273,3 +273,22 @@ def test_withholding_never_brings_an_escaped_control_sequence_back_to_life(text:
         withheld = withhold_text(DETECTOR, published, {"credit_card"}, SECRET_VALUES)
         assert not LIVE.search(withheld)
         assert "1488" not in withheld
+
+
+def test_an_answers_first_words_leave_before_its_first_line_ends() -> None:
+    publication = Publication(DETECTOR)
+    publication.feed("Paris")
+    assert publication.release() == ""  # the word may still be growing
+    publication.feed(" is the")
+    assert publication.release() == "Paris is "
+    publication.feed(" capital of")
+    assert publication.release() == ""  # the rest of the line waits for its end
+    publication.feed(" France.\nIt")
+    assert publication.release() == "the capital of France.\n"
+    assert publication.release(final=True) == "It"
+
+
+def test_when_something_is_withheld_even_the_first_words_wait_for_the_hold() -> None:
+    publication = Publication(DETECTOR, frozenset({"credit_card"}), SECRET_VALUES)
+    publication.feed("Paris is the capital of France")
+    assert publication.release() == ""

@@ -62,7 +62,7 @@ async def ask_in_public(app: Any, slack: FakeSlack, question: str) -> str:
     """Send /ask in #general; returns the heading's ts (the answer's thread)."""
     slack.channels.setdefault("C0PUBLIC01", conversation("public", "C0PUBLIC01", "general"))
     await app.sender.command(slash_form(question, "C0PUBLIC01", "general", slack.response_url()))
-    (heading,) = await slack.wait_for_posts(1)
+    heading = (await slack.wait_for_posts(1))[0]  # the answer may follow at once
     return str(heading["_ts"])
 
 

@@ -198,7 +198,9 @@ async def _by_response_url(
     if url is None:
         raise Undelivered("nowhere to answer")
     try:
-        await post_to_response_url(url, response_type="ephemeral", text=WORKING_TEXT)
+        await post_to_response_url(
+            url, reply.web.session, response_type="ephemeral", text=WORKING_TEXT
+        )
     except (ResponseUrlError, OSError, TimeoutError):
         log.info("could not show 'working on it'")
     if email is not None:

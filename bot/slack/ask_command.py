@@ -54,20 +54,31 @@ def asked_heading(
     return f"*<@{user_id}> asked:*\n{quote(inert_user_text(text))}"
 
 
+def ack_text(text: str) -> str | None:
+    """What `/ask <text>` is acknowledged with: usage when there is no question (Slack shows
+    it to the asker alone), else nothing (the answer follows). Pure: the acknowledging
+    front asks it too, to know which commands it can acknowledge without Bolt."""
+    parsed = parse_ask_text(text)
+    rest = summary_command_rest(parsed.question)
+    if rest is not None and not rest.strip():
+        return SUMMARY_USAGE
+    if parsed.wants_help:
+        return USAGE_TEXT
+    return None
+
+
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     """Handle `/ask`."""
 
     @app.command("/ask")
     async def on_ask(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient) -> None:
-        parsed = parse_ask_text(str(command.get("text", "")))
-        rest = summary_command_rest(parsed.question)
-        if rest is not None and not rest.strip():
-            await ack(text=SUMMARY_USAGE)
-            return
-        if parsed.wants_help:
-            await ack(text=USAGE_TEXT)
+        text = str(command.get("text", ""))
+        usage = ack_text(text)
+        if usage is not None:
+            await ack(text=usage)
             return
         await ack()
+        parsed = parse_ask_text(text)
         channel_id = str(command["channel_id"])
         reply = Reply(client, channel_id, response_url=command.get("response_url"))
         asker = Asker(

@@ -133,7 +133,9 @@ class Reply:
         try:
             if self.via_response_url and self.response_url:
                 message.pop("metadata", None)
-                await post_to_response_url(self.response_url, response_type="in_channel", **message)
+                await post_to_response_url(
+                    self.response_url, self.web.session, response_type="in_channel", **message
+                )
             else:
                 await post_message(self.web, self.channel_id, self.thread_ts, **message)
         except (SlackApiError, ResponseUrlError, aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -168,7 +170,9 @@ class Reply:
         if self.response_url is None:
             return False
         try:
-            await post_to_response_url(self.response_url, response_type="ephemeral", **message)
+            await post_to_response_url(
+                self.response_url, self.web.session, response_type="ephemeral", **message
+            )
         except (ResponseUrlError, aiohttp.ClientError, OSError, TimeoutError):
             return False
         return True

@@ -4,7 +4,8 @@ Every piece that leaves is model text made inert for Slack (`inert_markdown`) an
 asker wrote sensitive data privately, withheld (`withhold_segment`). A streamed piece cannot
 be taken back, so a piece is only released when nothing after it can change it:
 - it ends at a line break (or, in a long line, a space), never inside a word, a value or a
-  Markdown link that is still being written;
+  Markdown link that is still being written; the answer's first words leave at a space,
+  so the reader sees the answer begin as soon as the model begins it;
 - when there is something to withhold, the last `hold` characters stay back, more than any
   finding or private value can span, so a card number is never sent half-written.
 Releasing the same text in any number of pieces publishes the same words.
@@ -77,7 +78,7 @@ class Publication:
         line_end = raw.rfind("\n", start, limit)
         end = line_end + 1
         if line_end < 0:
-            if limit - start < LONG_LINE:
+            if start > 0 and limit - start < LONG_LINE:
                 return start
             end = raw.rfind(" ", start, limit) + 1
             if end <= start:

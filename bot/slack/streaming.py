@@ -82,13 +82,17 @@ def streaming_client(web: AsyncWebClient) -> AsyncWebClient:
     """`web` with no retry handlers: a stream call is not idempotent (an append retried
     after a lost answer is appended twice, a start retried makes two messages), and a rate
     limit is handled here (post instead, send later) rather than waited out while the model
-    writes. A failed call ends streaming; the rest of the answer is posted."""
+    writes. A failed call ends streaming; the rest of the answer is posted.
+
+    It shares `web`'s connections; `STREAM_CALL_TIMEOUT_S` is applied around each call
+    (slack_sdk takes a shared session's timeout, which is longer)."""
     return AsyncWebClient(
         token=web.token,
         base_url=web.base_url,
-        timeout=min(web.timeout, STREAM_CALL_TIMEOUT_S),
+        timeout=STREAM_CALL_TIMEOUT_S,
         retry_handlers=[],
         team_id=getattr(web, "team_id", None),
+        session=web.session,
     )
 
 
@@ -277,13 +281,14 @@ class AnswerStream:
 
     async def _start(self, text: str) -> None:
         try:
-            response = await self._streamer.chat_startStream(
-                channel=self.channel,
-                thread_ts=self.thread_ts,
-                recipient_user_id=self.recipient_user_id,
-                recipient_team_id=self.recipient_team_id,
-                markdown_text=text or None,
-            )
+            async with asyncio.timeout(STREAM_CALL_TIMEOUT_S):
+                response = await self._streamer.chat_startStream(
+                    channel=self.channel,
+                    thread_ts=self.thread_ts,
+                    recipient_user_id=self.recipient_user_id,
+                    recipient_team_id=self.recipient_team_id,
+                    markdown_text=text or None,
+                )
         except SLACK_FAILURES as exc:
             # Refused here (a surface or workspace without streaming, a rate limit, an
             # outage): the answer is posted instead, nothing lost.
@@ -300,9 +305,10 @@ class AnswerStream:
 
     async def _append(self, message: _Message, text: str) -> None:
         try:
-            await self._streamer.chat_appendStream(
-                channel=self.channel, ts=message.ts, markdown_text=text
-            )
+            async with asyncio.timeout(STREAM_CALL_TIMEOUT_S):
+                await self._streamer.chat_appendStream(
+                    channel=self.channel, ts=message.ts, markdown_text=text
+                )
         except SLACK_FAILURES as exc:
             self._pending = text + self._pending
             if slack_status(exc) == 429:
@@ -344,13 +350,14 @@ class AnswerStream:
         (`wait` False); once it is done, waits out `Retry-After` a few times."""
         for attempt in range(FINISH_ATTEMPTS):
             try:
-                await self._streamer.chat_stopStream(
-                    channel=self.channel,
-                    ts=message.ts,
-                    markdown_text=text,
-                    blocks=blocks,
-                    metadata=metadata,
-                )
+                async with asyncio.timeout(STREAM_CALL_TIMEOUT_S):
+                    await self._streamer.chat_stopStream(
+                        channel=self.channel,
+                        ts=message.ts,
+                        markdown_text=text,
+                        blocks=blocks,
+                        metadata=metadata,
+                    )
                 return
             except SlackApiError as exc:
                 if slack_status(exc) != 429 or attempt == FINISH_ATTEMPTS - 1:

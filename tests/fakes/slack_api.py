@@ -199,6 +199,8 @@ class FakeSlack:
     status_refused: str | None = None
     # The tiers' per-minute floors as HTTP 429 (off by default: most tests are not about it).
     enforce_tiers: bool = False
+    # Calls to these methods are not answered until their event is set (Slack being slow).
+    held: dict[str, asyncio.Event] = field(default_factory=dict)
     messages: dict[tuple[str, str], SlackMessage] = field(default_factory=dict)
     statuses: list[tuple[float, str, str, str]] = field(default_factory=list)
     suggested_prompts: list[dict[str, Any]] = field(default_factory=list)
@@ -329,6 +331,8 @@ class FakeSlack:
             params.update(dict(parse_qsl(raw, keep_blank_values=True)))
         call = Call(method, params, dict(request.headers))
         self.calls.append(call)
+        if method in self.held:
+            await self.held[method].wait()
         # apps.connections.open takes the app-level token; every other method the bot token.
         token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if request.headers.get("Authorization") != f"Bearer {token}":

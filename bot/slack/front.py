@@ -1,0 +1,102 @@
+"""`POST /slack/events`: verify, acknowledge, then hand the request to Bolt.
+
+Bolt acknowledges a request only once it has run its middleware, matched a listener and
+the listener has called `ack()` (which Bolt polls for every 10 ms). With many answers being
+written on the same event loop, all of that waits its turn, and Slack gives up after 3 s.
+Most of Slack's requests are acknowledged with an empty 200 whatever their listener does,
+so those are answered here as soon as their signature is checked, and Bolt runs them as a
+task (tracked, so a shutdown waits for it). Requests whose acknowledgement can carry
+content (`/ask help`, URL verification, views) still go through Bolt before the reply.
+
+Signatures stay verified: here for every request, and again by Bolt.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
+
+from bot.in_flight import InFlight
+from bot.slack.ask_command import ack_text
+from bot.slack.request_body import BadBody, decode_body, parse_body
+
+log = logging.getLogger(__name__)
+
+# Interactivity whose listeners acknowledge with nothing (feedback buttons, the email
+# shortcut); Slack shows nothing for an empty 200.
+EMPTY_ACK_PAYLOADS = frozenset({"block_actions", "message_action", "shortcut"})
+
+
+def acknowledged_at_once(body: dict[str, Any]) -> bool:
+    """True when Slack's request is acknowledged with an empty 200 whatever happens next.
+
+    Events (Slack wants only the 200), `/ask` with a question, buttons and shortcuts. Pure.
+    """
+    kind = body.get("type")
+    if kind == "event_callback":
+        return True
+    if kind in EMPTY_ACK_PAYLOADS:
+        return True
+    if body.get("command") == "/ask" and "ssl_check" not in body:
+        return ack_text(str(body.get("text", ""))) is None
+    return False
+
+
+class SlackFront:
+    """The handler for `POST /slack/events`."""
+
+    def __init__(self, bolt: AsyncApp, signing_secret: str | None, in_flight: InFlight):
+        self._bolt = bolt
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
+        self._in_flight = in_flight
+
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            body = decode_body(await request.read())
+            if self._verifier is not None and not self._verifier.is_valid(
+                body,
+                request.headers.get("X-Slack-Request-Timestamp"),
+                request.headers.get("X-Slack-Signature"),
+            ):
+                log.warning("request with an invalid signature refused")
+                return web.Response(status=401, text="invalid signature")
+            parsed = parse_body(body, request.content_type)
+        except BadBody as exc:
+            log.warning("malformed request refused", extra={"reason": str(exc)})
+            return web.Response(status=400, text=f"bad request: {exc}")
+        if self._in_flight.draining and parsed.get("type") == "event_callback":
+            # Shutting down: an event on a kept-alive connection goes back to Slack, which
+            # retries it (on another replica). Commands and shortcuts are never retried
+            # by Slack: those are still answered, and the drain waits for them.
+            return web.Response(status=503, text="stopping", headers={"Connection": "close"})
+        bolt_request = AsyncBoltRequest(
+            body=body,
+            query=request.query_string,
+            headers=request.headers,  # type: ignore[arg-type]
+        )
+        if bolt_request.body != parsed:
+            # Bolt misread a form that mentions "payload" (see `parse_body`).
+            bolt_request.body = parsed
+            bolt_request.context = build_async_context(AsyncBoltContext({}), parsed)
+        if acknowledged_at_once(parsed):
+            self._in_flight.spawn(self._dispatch(bolt_request, str(parsed.get("type"))))
+            return web.Response(status=200)
+        bolt_response = await self._bolt.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    async def _dispatch(self, bolt_request: AsyncBoltRequest, kind: str) -> None:
+        """Bolt's processing of an acknowledged request. Bolt reports listener errors itself;
+        what it answers is only logged (Slack already has its 200)."""
+        response = await self._bolt.async_dispatch(bolt_request)
+        if response.status >= 400:
+            log.warning(
+                "Bolt did not handle an acknowledged request",
+                extra={"status": response.status, "type": kind},
+            )

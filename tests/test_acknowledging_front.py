@@ -1,0 +1,90 @@
+"""The acknowledging front: Slack's requests are acknowledged once their signature is
+checked, before Bolt's middleware and listeners run; what must carry content in its
+acknowledgement still goes through Bolt first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from bot.slack.front import acknowledged_at_once
+from tests.conftest import AppFactory
+from tests.fakes.model_servers import FakeModelServer
+from tests.fakes.slack_api import FakeSlack, conversation
+from tests.fakes.slack_requests import mention_event, slash_form
+
+
+@pytest.mark.parametrize(
+    ("body", "at_once"),
+    [
+        ({"type": "event_callback", "event": {"type": "app_mention"}}, True),
+        ({"command": "/ask", "text": "what is kubernetes"}, True),
+        ({"command": "/ask", "text": "--local summarize this please"}, True),
+        ({"command": "/ask", "text": ""}, False),  # usage is the acknowledgement
+        ({"command": "/ask", "text": " help "}, False),
+        ({"command": "/ask", "text": "summarize"}, False),
+        ({"command": "/ask", "text": "x", "ssl_check": "1"}, False),
+        ({"command": "/other", "text": "x"}, False),
+        ({"type": "block_actions", "actions": []}, True),
+        ({"type": "message_action", "callback_id": "summarize_email"}, True),
+        ({"type": "url_verification", "challenge": "abc"}, False),
+        ({"type": "view_submission", "view": {"type": "modal"}}, False),
+        ({"type": "block_suggestion"}, False),
+        ({}, False),
+    ],
+)
+def test_which_requests_are_acknowledged_before_bolt_runs(
+    body: dict[str, Any], at_once: bool
+) -> None:
+    assert acknowledged_at_once(body) is at_once
+
+
+async def test_requests_are_acknowledged_while_bolt_still_waits_for_slack(
+    make_app: AppFactory, slack: FakeSlack, closed_server: FakeModelServer
+) -> None:
+    # Bolt checks the token with auth.test before any listener runs: with Slack slow to
+    # answer it, the acknowledgements must not wait (Slack gives up after 3 s).
+    slack.channels["C0PUBLIC01"] = conversation("public", "C0PUBLIC01", "general")
+    released = asyncio.Event()
+    slack.held["auth.test"] = released
+    app = await make_app()
+    ask = app.sender.command(
+        slash_form("what is kubernetes", "C0PUBLIC01", "general", slack.response_url())
+    )
+    status, body, _ = await asyncio.wait_for(ask, 10)
+    assert (status, body) == (200, "")
+    mention = app.sender.event(mention_event("what is redis?", "C0PUBLIC01"))
+    status, _, _ = await asyncio.wait_for(mention, 10)
+    assert status == 200
+    assert slack.posts == []  # nothing was processed yet: Bolt is still waiting
+    released.set()
+    await slack.wait_for_posts(3)  # /ask's question and both answers
+    texts = json.dumps([p["text"] for p in slack.posts])
+    assert "answer from closed-gpt to: what is kubernetes" in texts
+    assert "what is redis" in texts
+
+
+async def test_usage_is_still_the_acknowledgement_of_an_empty_ask(
+    make_app: AppFactory, slack: FakeSlack
+) -> None:
+    app = await make_app()
+    status, body, _ = await app.sender.command(
+        slash_form("summarize", "C0PUBLIC01", "general", slack.response_url())
+    )
+    assert status == 200
+    assert "Paste the customer email" in body
+
+
+async def test_url_verification_is_answered_with_its_challenge(make_app: AppFactory) -> None:
+    app = await make_app()
+    body = {
+        "type": "url_verification",
+        "token": "x",
+        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+    }
+    status, text, _ = await app.sender.event(body)
+    assert status == 200
+    assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in text
