@@ -48,6 +48,11 @@ class FakeModelServer:
     # Streamed answers end as a model's do at its token limit (`length`).
     cut_off: bool = False
     max_in_flight: int = 0
+    # Words of filler after the usual answer (a longer answer, for benchmarks).
+    extra_words: int = 0
+    # Per streamed OpenAI answer: (question, request arrived, first word written, last
+    # word written), on this process's monotonic clock.
+    timings: list[tuple[str, float, float, float]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     auth_headers: list[str | None] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -90,7 +95,8 @@ class FakeModelServer:
         if schema is None:
             if self.reply is not None:
                 return self.reply
-            return f"answer from {self.name} to: {str(last.get('content', ''))[:80]}"
+            filler = "".join(f" word{i}" for i in range(self.extra_words))
+            return f"answer from {self.name} to: {str(last.get('content', ''))[:80]}{filler}"
         if self.json_failures > 0:
             self.json_failures -= 1
             return BROKEN_JSON
@@ -155,16 +161,17 @@ class FakeModelServer:
         refused = self._refuse(request) or self._rejected()
         if refused is not None:
             return refused
+        arrived = time.monotonic()
         body = await request.json()
         self.requests.append(body)
         try:
             async with self._answering(request):
-                return await self._openai_answer(request, body)
+                return await self._openai_answer(request, body, arrived)
         except ConnectionResetError:  # the client gave up (a timeout): nothing left to send
             return web.Response(status=499)
 
     async def _openai_answer(
-        self, request: web.Request, body: dict[str, Any]
+        self, request: web.Request, body: dict[str, Any], arrived: float
     ) -> web.StreamResponse:
         response_format = body.get("response_format") or {}
         schema = (response_format.get("json_schema") or {}).get("schema")
@@ -191,6 +198,7 @@ class FakeModelServer:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         words = text.split(" ")
+        first_word_at = arrived
         for i, word in enumerate(words):
             if i:
                 await asyncio.sleep(self.word_delay_s)
@@ -209,6 +217,14 @@ class FakeModelServer:
             }
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
             self.words_sent += 1
+            if i == 0:
+                first_word_at = time.monotonic()
+        question = next(
+            (str(m.get("content", "")) for m in reversed(body.get("messages", []))
+             if m.get("role") == "user"),
+            "",
+        )  # fmt: skip
+        self.timings.append((question, arrived, first_word_at, time.monotonic()))
         final = {
             "id": "chatcmpl-fake",
             "object": "chat.completion.chunk",

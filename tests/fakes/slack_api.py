@@ -30,6 +30,7 @@ import copy
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,8 @@ class FakeSlack:
     enforce_tiers: bool = False
     # Calls to these methods are not answered until their event is set (Slack being slow).
     held: dict[str, asyncio.Event] = field(default_factory=dict)
+    # Told of every Web API call once it is answered (a benchmark's clock).
+    observers: list[Callable[[Call], None]] = field(default_factory=list)
     messages: dict[tuple[str, str], SlackMessage] = field(default_factory=dict)
     statuses: list[tuple[float, str, str, str]] = field(default_factory=list)
     suggested_prompts: list[dict[str, Any]] = field(default_factory=list)
@@ -353,6 +356,8 @@ class FakeSlack:
         params["_ts"] = answer.get("ts")  # the ts Slack gave a posted message
         if not params["_ok"]:
             params["_error"] = answer.get("error")
+        for observer in self.observers:
+            observer(call)
         return response
 
     def _fault(self, method: str) -> web.Response | None:
