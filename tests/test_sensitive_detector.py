@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.routing.sensitive import Category, CustomPattern, DetectorConfig, SensitiveDetector
 from bot.routing.sensitive.checksums import card_number_valid, iban_valid, luhn_valid
 from bot.routing.sensitive.custom_patterns import compile_bounded
+from bot.routing.sensitive.normalize import normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,3 +139,34 @@ def test_measured_detection_meets_the_targets() -> None:
         assert categories[name]["recall"] >= 0.99, (name, categories[name])
     assert categories["street_address"]["recall"] >= 0.90
     assert result["negatives"]["false_positive_rate"] <= 0.02
+
+
+def _normalized_by_definition(text: str) -> str:
+    """`normalize` as its docstring defines it, one character at a time."""
+    kept_controls = "\t\n\x0b\x0c\r"
+    text = "".join(c for c in text if unicodedata.category(c) != "Cc" or c in kept_controls)
+    if text.isascii():
+        return text
+    out = []
+    for c in unicodedata.normalize("NFC", text):
+        if unicodedata.category(c) == "Cf":
+            continue
+        compatible = unicodedata.normalize("NFKC", c)
+        out.append(compatible if len(compatible) <= 3 else c)
+    folded = "".join(out)
+    folded = re.sub("[\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d]", "-", folded)
+    return re.sub("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]", " ", folded)
+
+
+mostly_ascii = st.lists(
+    st.one_of(
+        st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=30), st.text(max_size=3)
+    ),
+    max_size=20,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=200), mostly_ascii))
+def test_normalize_is_its_definition_however_much_of_the_text_is_ascii(text: str) -> None:
+    assert normalize(text) == _normalized_by_definition(text)
