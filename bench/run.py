@@ -61,7 +61,7 @@ from tests.fakes.slack_requests import (  # noqa: E402
 )
 
 CHANNEL = "C0PUBLIC01"
-DM = "D0DMBENCH1"
+DM = "D0DMBENCH"
 KINDS = ("/ask", "mention", "dm")
 
 
@@ -174,10 +174,12 @@ def build_requests(
             request.body = slash_form(text, CHANNEL, "general", slack.response_url(marker), user)
             request.content_type = "application/x-www-form-urlencoded"
         else:
+            # Each person has their own DM with the bot (and its memory grows).
+            dm = f"{DM}{i % max(concurrency, 1):04d}"
             event = (
                 mention_event(text, CHANNEL, user=user)
                 if kind == "mention"
-                else dm_event(text, DM, user=user)
+                else dm_event(text, dm, user=user)
             )
             request.thread_ts = str(event["event"]["ts"])
             request.body = json.dumps(event)
@@ -264,7 +266,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     redis = await RedisProcess().start()
     slack = await FakeSlack().start()
     slack.channels[CHANNEL] = conversation("public", CHANNEL, "general")
-    slack.channels[DM] = conversation("im", DM)
+    for i in range(max(args.concurrency, 1)):
+        slack.channels[f"{DM}{i:04d}"] = conversation("im", f"{DM}{i:04d}")
     models = []
     for name in ("closed-gpt", "local-llama"):
         model = await FakeModelServer(name, "openai").start()
@@ -289,6 +292,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # The model fakes serve any number at once: the gates are not what is measured.
         MAX_IN_FLIGHT_CLOSED=str(max(args.concurrency, 32)),
         MAX_IN_FLIGHT_LOCAL=str(max(args.concurrency, 32)),
+        # Counted (their cost is measured) but never reached.
+        RATE_LIMIT_PER_USER="100000/minute",
+        RATE_LIMIT_PER_CHANNEL="100000/minute",
     )
     floor = await generator_floor(args, slack) if args.mode == "burst" else None
     serve = await start_serving(env, "--http")
@@ -391,6 +397,34 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def detection_ms_per_kb() -> dict[str, float]:
+    """The detector's CPU time per KB (best of five, this thread) on ordinary text: the
+    labelled PII corpus beside the project when it is there (messages full of personal
+    data), and the project's own README and prompts (technical prose)."""
+    from bot.routing.sensitive import SensitiveDetector
+
+    detector = SensitiveDetector()
+    samples: dict[str, list[str]] = {
+        "readme_and_prompts": [
+            path.read_text() for path in [ROOT / "README.md", *sorted((ROOT / "prompts").glob("*"))]
+        ]
+    }
+    corpus = ROOT.parent / "shared" / "data" / "pii" / "synth_dataset_v2.half.json"
+    if corpus.exists():
+        samples["pii_corpus"] = [str(item["full_text"]) for item in json.loads(corpus.read_text())]
+    figures = {}
+    for name, texts in samples.items():
+        kb = sum(len(t.encode()) for t in texts) / 1024
+        best = float("inf")
+        for _ in range(5):
+            started = time.thread_time()
+            for text in texts:
+                detector.categories([text])
+            best = min(best, time.thread_time() - started)
+        figures[name] = round(best * 1000 / kb, 3)
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -409,6 +443,7 @@ def main() -> int:
     args = parser.parse_args()
     args.model_s = args.first_token_s + (args.answer_words - 1) / args.words_per_second
     result = asyncio.run(run(args))
+    result["detection_ms_per_kb"] = detection_ms_per_kb()
     print(json.dumps(result, indent=2))
     if args.smoke and (result["lost"] or result["duplicated"] or result["told"]):
         return 1

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from bot.audit import AuditLog, AuditRecord
 from bot.capacity import Busy, Gate, WaitNotice
+from bot.cpu_work import cpu_work
 from bot.customer_email.parse import MAX_BODY_CHARS, ParsedEmail
 from bot.customer_email.schema import EmailSummary
 from bot.customer_email.summarize import SummaryAttempt, summarize_with
@@ -105,6 +106,7 @@ class Outcome(StrEnum):
     UNAVAILABLE = "unavailable"  # the memory store (Redis) was unavailable
     UNDELIVERED = "undelivered"  # answered, but Slack would not take the answer
     STOPPED = "stopped"  # the asker stopped the answer while it was written
+    LIMITED = "rate_limited"  # the asker or the channel asked more often than allowed
     ERROR = "error"
 
 
@@ -285,7 +287,8 @@ class AnswerService:
         request = await self._router_input(question, history, request_text, started)
         # Scanning a long request is CPU work: off the event loop.
         try:
-            decision = await asyncio.to_thread(self._router.classify, dict(request))
+            item = dict(request)
+            decision = await cpu_work(self._router.scan_chars(item), self._router.classify, item)
         except Exception as exc:
             await self._record_failure(question, Outcome.ERROR, "routing_failed", started)
             raise AnswerFailed(type(exc).__name__) from exc
@@ -307,23 +310,24 @@ class AnswerService:
             await self._record(question, result, started, pieces)
             return result
         text = result.text.strip() or EMPTY_ANSWER_TEXT
-        notes = await self._remember(
-            history, [HumanMessage(request_text), AIMessage(text)], decision.confidential
-        )
-        if result.cut_off:
-            notes = (CUT_OFF_NOTE, *notes)
         outcome = Outcome.ANSWERED
         if result.stopped:
             outcome = Outcome.STOPPED
         elif result.fell_back:
             outcome = Outcome.FALLBACK
-        answer = Answer(
-            text, decision, outcome, result.answered_by, summary=result.summary, notes=notes
-        )
+        answer = Answer(text, decision, outcome, result.answered_by, summary=result.summary)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("answer", extra={"text": self._detector.redact(text)})
-        await self._record(question, answer, started, result.pieces)
-        return answer
+        # Memory and audit are independent writes: together, one wait instead of two.
+        notes, _ = await asyncio.gather(
+            self._remember(
+                history, [HumanMessage(request_text), AIMessage(text)], decision.confidential
+            ),
+            self._record(question, answer, started, result.pieces),
+        )
+        if result.cut_off:
+            notes = (CUT_OFF_NOTE, *notes)
+        return replace(answer, notes=notes)
 
     async def _generate_text(
         self,
@@ -435,8 +439,16 @@ class AnswerService:
         The thread's confidential mark also lives in the answer's Slack metadata, so a
         follow-up stays on-prem although the memory missed this turn.
         """
+        # What each message holds, stored with it so no later turn scans it again: the
+        # question was scanned for the route (the detector's cache answers), the answer is
+        # new.
+        detector = self._detector
+        texts = [m.text for m in turn]
+        scanned = await cpu_work(
+            detector.unscanned_chars(texts), lambda: [detector.categories([t]) for t in texts]
+        )
         try:
-            await history.aadd_turn(turn, confidential=confidential)
+            await history.aadd_turn(turn, confidential=confidential, scanned=scanned)
         except RedisError as exc:
             log.warning(
                 "memory store unavailable; turn not saved", extra={"error": type(exc).__name__}
@@ -457,6 +469,8 @@ class AnswerService:
             )
             await self._record_failure(question, Outcome.UNAVAILABLE, "memory_unavailable", started)
             raise CannotAnswer(MEMORY_UNAVAILABLE_TEXT, Outcome.UNAVAILABLE) from exc
+        kept = self._memory.fit_to_budget(stored.messages)
+        scanned = {id(m): found for m, found in zip(stored.messages, stored.scanned, strict=False)}
         return {
             "facts": question.facts,
             "force_local": question.force_local,
@@ -465,7 +479,8 @@ class AnswerService:
             "thread_unreadable": question.thread_unreadable,
             "question": text,
             # Everything is scanned and routed; the router then fits it to the chosen model.
-            "history": self._memory.fit_to_budget(stored.messages),
+            "history": kept,
+            "history_scanned": [scanned.get(id(m)) for m in kept],
             "thread": question.thread,
         }
 

@@ -25,11 +25,13 @@ from bot.llm.prompts import Prompts
 from bot.llm.router import AnswerRouter
 from bot.llm.safety import disable_prompt_uploads
 from bot.memory import ConversationMemory, MessageCodec
+from bot.rate_limits import RequestLimits, parse_limit
 from bot.redis_client import open_redis
 from bot.routing.classifier import Classifier
 from bot.routing.decision import Route
 from bot.routing.policy import load_policy
 from bot.routing.sensitive import SensitiveDetector
+from bot.routing.sensitive.scan_cache import ScanCache
 from bot.settings import ConfigError, Settings
 from bot.slack import register
 from bot.slack.app_home import HomeFacts
@@ -82,7 +84,7 @@ def build_classifier(settings: Settings) -> Classifier:
     closed = settings.closed
     return Classifier(
         policy,
-        SensitiveDetector(policy.sensitive.detector_config()),
+        SensitiveDetector(policy.sensitive.detector_config(), cache=ScanCache()),
         local_model=settings.local.label,
         closed_model=closed.label if closed else None,
     )
@@ -134,7 +136,11 @@ async def build_services(settings: Settings) -> Services:
         ttl_s=settings.memory_ttl_s,
         max_messages=settings.memory_max_messages,
         token_budget=settings.memory_token_budget,
-        codec=MessageCodec(settings.memory_keys, accept_legacy=settings.memory_accept_legacy),
+        codec=MessageCodec(
+            settings.memory_keys,
+            accept_legacy=settings.memory_accept_legacy,
+            scan_version=classifier.detector.version,
+        ),
     )
     audit = AuditLog(
         redis_client, prefix=settings.redis_prefix, max_entries=settings.audit_max_entries
@@ -237,7 +243,16 @@ def build_bolt_app(
             signing_key=settings.cache_signing_key,
         ),
         emails=EmailFinder(FileReader(settings.slack_file_origin), services.email_parser),
-        guard=ReplyGuard(services.audit, services.in_flight),
+        guard=ReplyGuard(
+            services.audit,
+            services.in_flight,
+            RequestLimits(
+                services.redis,
+                prefix=settings.redis_prefix,
+                per_user=parse_limit(settings.rate_limit_per_user),
+                per_channel=parse_limit(settings.rate_limit_per_channel),
+            ),
+        ),
         home=HomeFacts(
             policy=services.classifier.policy,
             categories=frozenset(services.classifier.detector.config.categories),

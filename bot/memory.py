@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis
@@ -66,6 +66,9 @@ class DecodedHistory:
     confidential: bool
     # Some entry should be written again: encrypted with an older key, or in an old format.
     stale: bool
+    # Per message, the sensitive categories found in it when it was stored, where they can
+    # be trusted (None: scan it again).
+    scanned: list[frozenset[str] | None] = field(default_factory=list)
 
 
 class MessageCodec:
@@ -78,9 +81,22 @@ class MessageCodec:
 
     `keys` are Fernet keys: the first encrypts, all decrypt. Entries read with an older key
     are reported `stale`, and `RedisChatHistory` writes them again with the newest key.
+
+    An entry also carries the sensitive categories found in its message when it was
+    stored, and the detector version that found them, so a conversation's memory is not
+    scanned again on every turn (by any replica). They are trusted only from encrypted
+    entries bound to their conversation, and only for the same detector version: from a
+    plaintext entry they could have been written by anyone who can write to Redis, next to
+    a message copied from another conversation.
     """
 
-    def __init__(self, keys: Sequence[str] = (), *, accept_legacy: bool = False) -> None:
+    def __init__(
+        self,
+        keys: Sequence[str] = (),
+        *,
+        accept_legacy: bool = False,
+        scan_version: str | None = None,
+    ) -> None:
         fernets = [Fernet(k.encode()) for k in keys]
         self._primary = fernets[0] if fernets else None
         self._fernet = MultiFernet(fernets) if fernets else None
@@ -88,6 +104,7 @@ class MessageCodec:
         # were bound to their conversation (`enc1:`) are refused unless migrating: an old
         # token copied from a backup would otherwise open in any conversation, for ever.
         self._accept_legacy = accept_legacy or not fernets
+        self._scan_version = scan_version
 
     @property
     def encrypting(self) -> bool:
@@ -100,11 +117,21 @@ class MessageCodec:
         *,
         confidential: bool = False,
         conversation: ConversationKey | None = None,
+        scanned: Sequence[frozenset[str] | None] = (),
     ) -> list[str]:
-        """Messages as the strings stored in Redis."""
+        """Messages as the strings stored in Redis; `scanned` (when given, one per message)
+        is what the detector found in each."""
         entries = []
-        for message in messages:
-            body = {"v": ENTRY_VERSION, "c": confidential, "m": message_to_dict(message)}
+        for i, message in enumerate(messages):
+            body: dict[str, Any] = {
+                "v": ENTRY_VERSION,
+                "c": confidential,
+                "m": message_to_dict(message),
+            }
+            found = scanned[i] if i < len(scanned) else None
+            if found is not None and self._scan_version is not None:
+                body["s"] = sorted(found)
+                body["sv"] = self._scan_version
             if self._fernet is None:
                 entries.append(json.dumps(body, ensure_ascii=False))
                 continue
@@ -119,6 +146,7 @@ class MessageCodec:
         """Stored entries back to messages. Entries that cannot be opened, parsed or trusted
         are left out, and counted in one warning."""
         messages: list[BaseMessage] = []
+        scanned: list[frozenset[str] | None] = []
         confidential = stale = False
         refused: dict[str, int] = {}
         for item in raw:
@@ -142,6 +170,8 @@ class MessageCodec:
             except (ValueError, TypeError, KeyError):
                 refused["unparseable"] = refused.get("unparseable", 0) + 1
                 continue
+            authenticated = text.startswith(ENCRYPTED_PREFIX) and conversation is not None
+            scanned.append(self._scanned(body) if authenticated else None)
             confidential = confidential or body.get("c") is True
             stale = stale or entry_stale
         if refused:
@@ -150,7 +180,17 @@ class MessageCodec:
                 "key after the new one until MEMORY_TTL_S has passed",
                 extra={"entries": refused},
             )
-        return DecodedHistory(messages, confidential, stale)
+        return DecodedHistory(messages, confidential, stale, scanned)
+
+    def _scanned(self, body: dict[str, Any]) -> frozenset[str] | None:
+        """The categories an authenticated entry says its message holds, if they were found
+        by this detector version."""
+        found = body.get("s")
+        if self._scan_version is None or body.get("sv") != self._scan_version:
+            return None
+        if not isinstance(found, list) or not all(isinstance(c, str) for c in found):
+            return None
+        return frozenset(found)
 
     def _open(self, text: str, conversation: ConversationKey | None) -> tuple[dict[str, Any], bool]:
         """The entry's JSON body, and whether it should be written again."""
@@ -216,18 +256,23 @@ class RedisChatHistory(BaseChatMessageHistory):
     async def aload(self) -> DecodedHistory:
         """The messages, and whether the conversation is confidential (its mark, or any
         entry that says so). Entries under an older key are re-encrypted with the newest."""
-        raw = await self._client.lrange(self.key, 0, -1)
+        async with self._client.pipeline(transaction=False) as pipe:  # one round trip
+            pipe.lrange(self.key, 0, -1)
+            pipe.exists(self.mark_key)
+            raw, marked = await pipe.execute()
         decoded = self._codec.decode(raw, self._conversation)
         if decoded.stale and self._codec.encrypting:
             await self._rewrite(raw, decoded)
-        marked = bool(await self._client.exists(self.mark_key))
-        return replace(decoded, confidential=decoded.confidential or marked)
+        return replace(decoded, confidential=decoded.confidential or bool(marked))
 
     async def _rewrite(self, raw: list[bytes | str], decoded: DecodedHistory) -> None:
         """Write the list again in the current format and key, unless it changed meanwhile;
         its TTL is kept, so rewriting never makes entries live longer."""
         entries = self._codec.encode(
-            decoded.messages, confidential=decoded.confidential, conversation=self._conversation
+            decoded.messages,
+            confidential=decoded.confidential,
+            conversation=self._conversation,
+            scanned=decoded.scanned,
         )
         async with self._client.pipeline(transaction=True) as pipe:
             try:
@@ -252,7 +297,13 @@ class RedisChatHistory(BaseChatMessageHistory):
         """Append atomically: push, trim to the cap and refresh the TTL in one transaction."""
         await self.aadd_turn(messages, confidential=False)
 
-    async def aadd_turn(self, messages: Sequence[BaseMessage], *, confidential: bool) -> None:
+    async def aadd_turn(
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        confidential: bool,
+        scanned: Sequence[frozenset[str] | None] = (),
+    ) -> None:
         """Append a turn and, if it was confidential, mark the conversation, in one transaction.
 
         The mark is also inside each entry of the turn; the separate key lives as long as the
@@ -261,7 +312,7 @@ class RedisChatHistory(BaseChatMessageHistory):
         if not messages:
             return
         entries = self._codec.encode(
-            messages, confidential=confidential, conversation=self._conversation
+            messages, confidential=confidential, conversation=self._conversation, scanned=scanned
         )
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.rpush(self.key, *entries)

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.file_origins import check_extra_origin
 from bot.llm.model_spec import ModelSpec, parse_closed_model, parse_local_model
+from bot.rate_limits import parse_limit
 
 OLLAMA_DEFAULT_URL = "http://localhost:11434"
 
@@ -106,6 +107,10 @@ class Settings(BaseSettings):
     max_in_flight_local: int = Field(default=4, ge=1, le=1000)
     max_in_flight_closed: int = Field(default=32, ge=1, le=1000)
     max_queued: int = Field(default=500, ge=0, le=100_000)
+    # Requests per person and per channel (shared by replicas, in Redis), e.g. 30/minute,
+    # 500/hour; "none" turns a limit off.
+    rate_limit_per_user: str = "30/minute"
+    rate_limit_per_channel: str = "600/minute"
     # SIGTERM: answers in progress get this long to finish before the process exits.
     shutdown_grace_s: float = Field(default=30.0, ge=0)
 
@@ -116,6 +121,12 @@ class Settings(BaseSettings):
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("rate_limit_per_user", "rate_limit_per_channel")
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        parse_limit(value)  # raises ValueError with the reason
         return value
 
     @field_validator("slack_file_origin")

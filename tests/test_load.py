@@ -14,11 +14,14 @@ from tests.fakes.slack_requests import slash_form
 
 
 async def ask_many(app: RunningApp, slack: FakeSlack, channel: str, name: str, n: int) -> list[str]:
-    """`/ask` n times at once, each question with its own marker; returns the markers."""
+    """`/ask` n times at once, by n people, each question with its own marker; returns the
+    markers."""
     markers = [f"q{i:04d}" for i in range(n)]
     statuses = await asyncio.gather(
         *(
-            app.sender.command(slash_form(f"question {m}", channel, name, slack.response_url(m)))
+            app.sender.command(
+                slash_form(f"question {m}", channel, name, slack.response_url(m), f"U0LOAD{m}")
+            )
             for m in markers
         )
     )

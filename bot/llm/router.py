@@ -119,15 +119,34 @@ class RouterInput(TypedDict):
     thread_unreadable: bool
     question: str
     history: Sequence[BaseMessage]
+    # Per history message, the categories found when it was stored (None: not known).
+    history_scanned: Sequence[frozenset[str] | None]
     thread: Sequence[str]
 
 
 RouterEvent = RouteDecision | Piece
 
 
+def _history_scanned(item: dict[str, Any]) -> Sequence[frozenset[str] | None]:
+    history: Sequence[BaseMessage] = item["history"]
+    scanned: Sequence[frozenset[str] | None] = item.get("history_scanned") or ()
+    # Findings are only used when they match the history one for one.
+    return scanned if len(scanned) == len(history) else [None] * len(history)
+
+
 def texts_to_scan(item: dict[str, Any]) -> list[str]:
-    """Everything the router would send to a model: question, thread and memory."""
-    return [item["question"], *item["thread"], *(m.text for m in item["history"])]
+    """Everything the router would send to a model (question, thread and memory), less the
+    memory whose findings were stored with it."""
+    history = [
+        m.text for m, found in zip(item["history"], _history_scanned(item), strict=True)
+        if found is None
+    ]  # fmt: skip
+    return [item["question"], *item["thread"], *history]
+
+
+def known_categories(item: dict[str, Any]) -> frozenset[str]:
+    """The categories stored with the memory that `texts_to_scan` leaves out."""
+    return frozenset().union(*(found for found in _history_scanned(item) if found is not None))
 
 
 def _pieces(model: str, *, fallback: bool) -> RunnableGenerator[Any, Piece]:
@@ -216,12 +235,17 @@ class AnswerRouter:
             return [self._closed, fallback]
         return [self._local]
 
+    def scan_chars(self, item: dict[str, Any]) -> int:
+        """How many characters `classify` will scan (what the detector has not seen)."""
+        return self._classifier.detector.unscanned_chars(texts_to_scan(item))
+
     def classify(self, item: dict[str, Any]) -> RouteDecision:
         """The classifier step: the route is decided here, before any model sees the text."""
         return self._classifier.classify(
             RouteRequest(
                 facts=item["facts"],
                 texts=texts_to_scan(item),
+                known=known_categories(item),
                 force_local=item["force_local"],
                 sticky=item["sticky"],
                 uncertain_input=item.get("uncertain_input", False),
@@ -249,7 +273,12 @@ class AnswerRouter:
                     "dropped_messages": fitted.dropped_messages,
                 },
             )
-        return {**item, "thread": fitted.thread, "history": list(fitted.history)}
+        return {
+            **item,
+            "thread": fitted.thread,
+            "history": list(fitted.history),
+            "history_scanned": (),  # decided already; see `_history_scanned`
+        }
 
     def _prompt_values(self, item: dict[str, Any]) -> dict[str, Any]:
         thread: Sequence[str] = item["thread"]

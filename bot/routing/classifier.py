@@ -18,8 +18,10 @@ class RouteRequest:
     """Everything a routing decision depends on."""
 
     facts: ChannelFacts
-    # Every text that would be sent to a model: the question, the thread, the memory.
+    # Every text that would be sent to a model (the question, the thread, the memory)...
     texts: Sequence[str]
+    # ...but for those scanned before: the categories found in them.
+    known: frozenset[str] = frozenset()
     force_local: bool = False
     # The conversation was confidential before.
     sticky: bool = False
@@ -53,7 +55,7 @@ class Classifier:
             local_model=self._local_model,
             closed_model=self._closed_model,
             force_local=request.force_local,
-            sensitive=self.detector.categories(request.texts),
+            sensitive=request.known | self.detector.categories(request.texts),
             sticky=request.sticky,
             uncertain_input=request.uncertain_input,
             thread_unreadable=request.thread_unreadable,

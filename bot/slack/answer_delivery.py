@@ -111,10 +111,9 @@ async def _streamed(
         publication.feed(text)
         markdown = publication.release()
         if markdown:
-            if not published:
-                await status.clear()
             published.append(markdown)
             await stream.write(markdown)
+            status.replied()
 
     try:
         answer = await answers.answer(question, status.queued, on_text)
@@ -165,6 +164,7 @@ async def _summary(
             unfurl_media=False,
             metadata=metadata if last else None,
         )
+        status.replied()
     return answer
 
 

@@ -9,7 +9,6 @@ structured summary; the email itself is not echoed into the channel.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.answers import Question
+from bot.cpu_work import cpu_work
 from bot.memory import ConversationKey
 from bot.routing.decision import describe_categories
 from bot.slack.answer_delivery import deliver
@@ -88,9 +88,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             str(command["user_id"]),
         )
         async with deps.guard.watch(reply, asker, "/ask"):
+            await deps.guard.admit(asker)
             # Recognising an email and scanning the text are CPU work on up to 40,000
-            # characters: off the event loop, so other requests' acks do not wait.
-            email = await asyncio.to_thread(email_in_text, parsed.question)
+            # characters: a long text off the event loop, so other requests do not wait.
+            email = await cpu_work(len(parsed.question), email_in_text, parsed.question)
             await _answer_in_channel(
                 deps, reply, command, parsed.question, parsed.force_local, email
             )
@@ -111,8 +112,10 @@ async def _answer_in_channel(
     facts = await deps.channels.facts(client, channel_id)
     # Decided before anything is posted: what the question holds is never echoed.
     private_text = email.email.as_prompt_text() if email is not None else text
-    values = await asyncio.to_thread(deps.answers.detector.values, private_text)
-    withheld = await asyncio.to_thread(deps.answers.detector.categories, [private_text])
+    detector = deps.answers.detector
+    values, withheld = await cpu_work(
+        len(private_text), detector.values_and_categories, private_text
+    )
     heading = asked_heading(user_id, text, email, sorted(withheld))
     try:
         posted = await client.chat_postMessage(

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.answers import AnswerFailed, CannotAnswer, Outcome, failure_record
 from bot.audit import AuditLog
 from bot.in_flight import InFlight
+from bot.rate_limits import RequestLimits
 from bot.slack.files import FileReadError
 from bot.slack.markdown import split_markdown
 from bot.slack.web_clients import ResponseUrlError, post_to_response_url, slack_error
@@ -205,6 +206,21 @@ class ReplyGuard:
 
     audit: AuditLog
     in_flight: InFlight
+    limits: RequestLimits | None = None
+
+    async def admit(self, asker: Asker) -> None:
+        """Count the request against its asker's and its channel's limits; raises
+        `CannotAnswer` with the polite sentence (and writes the audit record) when over one.
+        First thing in `watch`'s body, before anything is posted."""
+        if self.limits is None:
+            return
+        started = time.monotonic()
+        refusal = await self.limits.check(asker.team, asker.user, asker.channel)
+        if refusal is None:
+            return
+        log.info("request over its rate limit", extra={"scope": refusal.scope})
+        await _record(self.audit, asker, Outcome.LIMITED, refusal.reason, started)
+        raise CannotAnswer(refusal.text(), Outcome.LIMITED)
 
     @contextlib.asynccontextmanager
     async def watch(self, reply: Reply, asker: Asker, what: str) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -35,10 +36,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             log.debug("DM dropped", extra={"reason": verdict.reason})
             return
         thread_ts = event.get("thread_ts")
-        if not thread_ts:
-            # A new conversation in the Messages tab: its thread is titled by its question.
-            await set_title(client, str(event["channel"]), str(event["ts"]), str(event["text"]))
-        await answer_message_event(
+        answering = answer_message_event(
             deps,
             client,
             event=event,
@@ -50,3 +48,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             reply_thread_ts=str(thread_ts or event["ts"]),
             memory_thread=str(thread_ts or DM_TOP_LEVEL),
         )
+        if thread_ts:
+            await answering
+            return
+        # A new conversation in the Messages tab: its thread is titled by its question,
+        # beside the answer (a courtesy, not worth a wait).
+        title = set_title(client, str(event["channel"]), str(event["ts"]), str(event["text"]))
+        await asyncio.gather(title, answering)

@@ -12,6 +12,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.cpu_work import cpu_work
 from bot.customer_email.detect import asks_for_summary, looks_like_email
 from bot.customer_email.parse import EmailReadError, ParsedEmail, parse_pasted
 from bot.customer_email.worker import EmailFileParser
@@ -92,7 +93,7 @@ class EmailFinder:
     ) -> EmailRequest | None:
         """The email in this message, in its files, or (when the message asks for a summary)
         the newest email in the thread. Raises FileReadError when a file cannot be read."""
-        found = await asyncio.to_thread(email_in_text, text)  # CPU work, off the loop
+        found = await cpu_work(len(text), email_in_text, text)  # a long text off the loop
         if found is not None:
             return found
         found = await self.from_files(web, files, text)

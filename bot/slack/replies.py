@@ -62,14 +62,13 @@ async def answer_message_event(
     asker = Asker(team_id, channel_id, memory_thread, str(event.get("user")))
     # The status first: reading the channel, the thread and any file takes time.
     status = ThreadStatus(web, channel_id, reply_thread_ts or str(event["ts"]))
-    async with (
-        deps.guard.watch(reply, asker, "answering a message"),
-        status.showing(THINKING, THINKING_MESSAGES),
-    ):
-        await _answer_message(
-            deps, reply, event=event, body=body, bot_user_id=bot_user_id, asker=asker,
-            status=status,
-        )  # fmt: skip
+    async with deps.guard.watch(reply, asker, "answering a message"):
+        await deps.guard.admit(asker)
+        async with status.showing(THINKING, THINKING_MESSAGES):
+            await _answer_message(
+                deps, reply, event=event, body=body, bot_user_id=bot_user_id, asker=asker,
+                status=status,
+            )  # fmt: skip
 
 
 async def _answer_message(

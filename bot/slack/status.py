@@ -51,9 +51,14 @@ class ThreadStatus:
             self._shown = status
 
     async def clear(self) -> None:
-        """Remove the status (once the answer starts, or when it failed)."""
+        """Remove the status (when no reply came: a reply removes it)."""
         if self._shown and await self._set("", None):
             self._shown = ""
+
+    def replied(self) -> None:
+        """The app replied in the thread, which removes the status (Slack's rule): nothing
+        left to clear, and no call on the way to the answer's first words."""
+        self._shown = ""
 
     @contextlib.asynccontextmanager
     async def showing(self, status: str, loading: Sequence[str] = ()) -> AsyncIterator[None]:

@@ -496,6 +496,10 @@ class FakeSlack:
         if thread_ts:
             record["thread_ts"] = thread_ts
             self.threads.setdefault((channel, thread_ts), []).append(record)
+            shown = self.statuses_of(thread_ts)
+            if shown and shown[-1]:
+                # "It clears after 2 minutes or when the app replies" (changelog 2026/03/05).
+                self.statuses.append((time.monotonic(), channel, thread_ts, ""))
         else:  # a top-level message is the root of the thread people may start under it
             self.threads.setdefault((channel, ts), []).append(record)
         message = SlackMessage(channel, ts, thread_ts, record, **extra)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
+from importlib.metadata import version
+from pathlib import Path
 
 from bot.routing.sensitive.addresses import find_addresses
 from bot.routing.sensitive.custom_patterns import (
@@ -24,6 +28,7 @@ from bot.routing.sensitive.pii import (
     find_person_names,
     find_phones,
 )
+from bot.routing.sensitive.scan_cache import ScanCache, digest
 from bot.routing.sensitive.secrets import find_secrets
 
 
@@ -86,11 +91,35 @@ class Finding:
     kind: str = field(compare=False)
 
 
-class SensitiveDetector:
-    """Finds sensitive data. Pure: no I/O, safe to share between requests."""
+@cache
+def _code_version() -> str:
+    """A digest of the detector's own code and the pattern library it runs: any change to
+    either changes what it finds."""
+    code = hashlib.blake2b(digest_size=8)
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        code.update(source.read_bytes())
+    code.update(version("detect-secrets").encode())
+    return code.hexdigest()
 
-    def __init__(self, config: DetectorConfig | None = None) -> None:
+
+class SensitiveDetector:
+    """Finds sensitive data. Pure (no I/O) and safe to share between requests and threads;
+    with a `cache`, a text already scanned is not scanned again by `categories`."""
+
+    def __init__(self, config: DetectorConfig | None = None, *, cache: ScanCache | None = None):
         self.config = config or DetectorConfig()
+        self.cache = cache
+
+    @property
+    def version(self) -> str:
+        """Identifies what this detector finds: its code and its configuration. Findings
+        stored with another version are not to be trusted (they are scanned again)."""
+        config = hashlib.blake2b(digest_size=8)
+        config.update(",".join(sorted(self.config.categories)).encode())
+        for custom in self.config.custom:
+            pattern = custom.regex.compiled
+            config.update(f"\0{custom.name}\0{pattern.pattern}\0{pattern.flags}".encode())
+        return f"{_code_version()}-{config.hexdigest()}"
 
     def findings(self, text: str, *, custom_deadline: float | None = None) -> list[Finding]:
         """Every finding in `text` (after undoing Unicode tricks), in order of position.
@@ -113,15 +142,44 @@ class SensitiveDetector:
 
     def values(self, text: str) -> list[str]:
         """The sensitive data itself (normalised), for withholding what was written privately."""
+        return self.values_and_categories(text)[0]
+
+    def values_and_categories(self, text: str) -> tuple[list[str], frozenset[str]]:
+        """The sensitive data itself (normalised) and its categories, in one scan (which the
+        cache remembers for `categories`)."""
         clean = normalize(text)
-        return [clean[f.start : f.end] for f in self.findings(text)]
+        deadline = time.monotonic() + REQUEST_BUDGET_S
+        found = self.findings(text, custom_deadline=deadline)
+        categories = frozenset(f.category for f in found)
+        self._remember(text, categories, deadline)
+        return [clean[f.start : f.end] for f in found], categories
+
+    def _remember(self, text: str, categories: frozenset[str], deadline: float) -> None:
+        # A custom pattern out of time counts as matching (fail closed): right for this
+        # request, not to be remembered for the next.
+        out_of_time = self.config.custom and time.monotonic() >= deadline
+        if self.cache is not None and not out_of_time:
+            self.cache.put(digest(text), categories)
+
+    def unscanned_chars(self, texts: Iterable[str]) -> int:
+        """How much of `texts` `categories` would have to scan (what the cache lacks)."""
+        cache = self.cache
+        if cache is None:
+            return sum(len(t) for t in texts)
+        return sum(len(t) for t in texts if digest(t) not in cache)
 
     def categories(self, texts: Iterable[str]) -> frozenset[str]:
-        """The categories found anywhere in `texts` (custom patterns share one budget)."""
+        """The categories found anywhere in `texts` (custom patterns share one budget).
+        A text the cache has seen is not scanned again."""
         deadline = time.monotonic() + REQUEST_BUDGET_S
-        return frozenset(
-            f.category for text in texts for f in self.findings(text, custom_deadline=deadline)
-        )
+        found: set[str] = set()
+        for text in texts:
+            known = self.cache.get(digest(text)) if self.cache is not None else None
+            if known is None:
+                known = frozenset(f.category for f in self.findings(text, custom_deadline=deadline))
+                self._remember(text, known, deadline)
+            found |= known
+        return frozenset(found)
 
     def redact(
         self, text: str, *, only: Iterable[str] | None = None, mark: str | None = None
