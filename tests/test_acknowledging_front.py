@@ -6,15 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 
+from bot.in_flight import InFlight
+from bot.slack import front
 from bot.slack.front import acknowledged_at_once
 from tests.conftest import AppFactory
+from tests.fakes.loopback import serve_on_loopback, wait_until
 from tests.fakes.model_servers import FakeModelServer
 from tests.fakes.slack_api import FakeSlack, conversation
-from tests.fakes.slack_requests import mention_event, slash_form
+from tests.fakes.slack_requests import SIGNING_SECRET, SlackSender, mention_event, slash_form
 
 
 @pytest.mark.parametrize(
@@ -88,3 +96,46 @@ async def test_url_verification_is_answered_with_its_challenge(make_app: AppFact
     status, text, _ = await app.sender.event(body)
     assert status == 200
     assert "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in text
+
+
+async def test_a_bolt_failure_before_the_listeners_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Slack has its 200 and will not send the request again: the front dispatches it again.
+    monkeypatch.setattr(front, "DISPATCH_RETRY_PAUSES_S", (0.01, 0.01))
+
+    async def authorize(**_: Any) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=None, team_id="T0TEAM0001", bot_token="xoxb-x")
+
+    bolt = AsyncApp(signing_secret=SIGNING_SECRET, authorize=authorize)
+    failures = [ConnectionResetError("auth.test: connection reset")]
+
+    @bolt.middleware
+    async def network_trouble(next: Callable[[], Awaitable[Any]]) -> Any:
+        if failures:
+            raise failures.pop()  # as a first request's auth.test would, out of retries
+        return await next()
+
+    seen: list[str] = []
+
+    @bolt.event("app_mention")
+    async def on_mention(event: dict[str, Any]) -> None:
+        seen.append(str(event["text"]))
+
+    in_flight = InFlight()
+    web_app = web.Application()
+    web_app.router.add_post(
+        "/slack/events", front.SlackFront(bolt, SIGNING_SECRET, in_flight).handle
+    )
+    runner, url = await serve_on_loopback(web_app)
+    try:
+        async with aiohttp.ClientSession() as session:
+            sender = SlackSender(session, f"{url}/slack/events")
+            status, _, _ = await sender.event(mention_event("what is redis?", "C0PUBLIC01"))
+        assert status == 200
+        await wait_until(lambda: seen, "the listener ran", 5)
+        await asyncio.sleep(0.1)
+        assert len(seen) == 1
+        assert failures == []
+    finally:
+        await runner.cleanup()

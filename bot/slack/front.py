@@ -13,6 +13,7 @@ Signatures stay verified: here for every request, and again by Bolt.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 # Interactivity whose listeners acknowledge with nothing (feedback buttons, the email
 # shortcut); Slack shows nothing for an empty 200.
 EMPTY_ACK_PAYLOADS = frozenset({"block_actions", "message_action", "shortcut"})
+# Pauses before dispatching an acknowledged request again after Bolt failed on it (5xx).
+DISPATCH_RETRY_PAUSES_S = (1.0, 3.0)
 
 
 def acknowledged_at_once(body: dict[str, Any]) -> bool:
@@ -92,9 +95,23 @@ class SlackFront:
         return await to_aiohttp_response(bolt_response)
 
     async def _dispatch(self, bolt_request: AsyncBoltRequest, kind: str) -> None:
-        """Bolt's processing of an acknowledged request. Bolt reports listener errors itself;
-        what it answers is only logged (Slack already has its 200)."""
-        response = await self._bolt.async_dispatch(bolt_request)
+        """Bolt's processing of an acknowledged request. Slack already has its 200, so it
+        will not send the request again: a failure inside Bolt before any listener ran (the
+        one network call there is the first request's `auth.test`, after slack_sdk's own
+        retries) is tried again here, a few times. Events cannot be answered twice: the
+        de-duplication claim is made once, by the attempt that reaches the listeners."""
+        for attempt, pause in enumerate((*DISPATCH_RETRY_PAUSES_S, None)):
+            response = await self._bolt.async_dispatch(bolt_request)
+            if response.status < 500:
+                break
+            log.warning(
+                "Bolt failed on an acknowledged request",
+                extra={"status": response.status, "type": kind, "attempt": attempt + 1},
+            )
+            if pause is None:
+                log.error("acknowledged request dropped after retries", extra={"type": kind})
+                return
+            await asyncio.sleep(pause)
         if response.status >= 400:
             log.warning(
                 "Bolt did not handle an acknowledged request",

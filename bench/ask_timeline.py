@@ -7,7 +7,7 @@ every Slack call the app made with its time since the command was sent. Then sen
 `--requests` more (mentions and `/ask`, one at a time) and reports the time from each
 request to its "is thinking…" status (p50 / p95 / max).
 
-    .venv/bin/python scripts/ask_timeline.py [--words 120] [--words-per-second 20]
+    .venv/bin/python bench/ask_timeline.py [--words 120] [--words-per-second 20]
 """
 
 from __future__ import annotations
