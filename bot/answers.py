@@ -288,7 +288,7 @@ class AnswerService:
         # Scanning a long request is CPU work: off the event loop.
         try:
             item = dict(request)
-            decision = await cpu_work(self._router.scan_chars(item), self._router.classify, item)
+            decision = await cpu_work(self._router.scan_work(item), self._router.classify, item)
         except Exception as exc:
             await self._record_failure(question, Outcome.ERROR, "routing_failed", started)
             raise AnswerFailed(type(exc).__name__) from exc
@@ -445,7 +445,7 @@ class AnswerService:
         detector = self._detector
         texts = [m.text for m in turn]
         scanned = await cpu_work(
-            detector.unscanned_chars(texts), lambda: [detector.categories([t]) for t in texts]
+            detector.scan_work(texts), lambda: [detector.remembered(t) for t in texts]
         )
         try:
             await history.aadd_turn(turn, confidential=confidential, scanned=scanned)

@@ -41,6 +41,7 @@ from bot.slack.delivery import ReplyGuard
 from bot.slack.email_requests import EmailFinder
 from bot.slack.files import FileReader
 from bot.slack.front import SlackFront
+from bot.slack.identity import BotIdentity
 from bot.slack.replies import SlackDeps
 from bot.slack.request_body import MAX_BODY_BYTES
 from bot.slack.web_clients import slack_session, web_client
@@ -65,6 +66,8 @@ class Services:
     in_flight: InFlight = field(default_factory=InFlight)
     # Every Slack call's connections (kept open between calls).
     slack_http: aiohttp.ClientSession | None = field(default=None, repr=False)
+    # Who the bot is in Slack (set with the Bolt app).
+    identity: BotIdentity | None = None
     _http: Any = field(default=None, repr=False)
 
     async def aclose(self) -> None:
@@ -221,11 +224,16 @@ def build_bolt_app(
         )
     if services.slack_http is None:
         services.slack_http = slack_session()
-    client = web_client(
-        settings.slack_bot_token.get_secret_value(), settings.slack_api_url, services.slack_http
+    services.identity = BotIdentity(
+        web_client(
+            settings.slack_bot_token.get_secret_value(), settings.slack_api_url, services.slack_http
+        )
     )
     app = AsyncApp(
-        client=client,
+        # Bolt copies this client's URL, session and retry handlers into the client it makes
+        # for each request, with the token `authorize` returns.
+        client=web_client(None, settings.slack_api_url, services.slack_http),
+        authorize=services.identity.authorize,
         signing_secret=(
             settings.slack_signing_secret.get_secret_value()
             if settings.slack_signing_secret
@@ -292,7 +300,10 @@ def build_web_app(services: Services, bolt_app: AsyncApp | None) -> web.Applicat
     if bolt_app is not None:
         secret = services.settings.slack_signing_secret
         front = SlackFront(
-            bolt_app, secret.get_secret_value() if secret else None, services.in_flight
+            bolt_app,
+            secret.get_secret_value() if secret else None,
+            services.in_flight,
+            services.slack_http,
         )
         app.router.add_post("/slack/events", front.handle)
     return app

@@ -6,26 +6,33 @@ one atomic script per check, accurate without a log of every request) on our own
 connection pool. A person over the limit gets a polite sentence with the time to wait; a
 burst from many people still queues at the models (`capacity.Gate`), it is not refused here.
 
-When Redis cannot count, the request is let through: the limits protect the models from
+When Redis cannot count (down, or slower than the best-effort second), the request is let
+through: the limits protect the models from
 one noisy person, not the data, and the memory step that follows tells the asker plainly
 that the memory store is unavailable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse_many
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
+
+# Seconds a check may take before the request goes on uncounted (as long as the other
+# best-effort Redis calls, `redis_client.BEST_EFFORT_TIMEOUT_S`; not imported from there:
+# the settings read this module).
+CHECK_TIMEOUT_S = 1.0
 
 # Words for Slack: "30 per minute" reads better than "30/1 minute".
 _PERIODS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
@@ -38,9 +45,12 @@ def parse_limit(value: str | None) -> RateLimitItem | None:
     if text in ("", "none", "off"):
         return None
     try:
-        return parse(text)
+        rates = parse_many(text)
     except ValueError:
-        raise ValueError(f"{value!r} is not a rate such as 30/minute, 500/hour or none") from None
+        rates = []
+    if len(rates) != 1 or rates[0].amount < 1:
+        raise ValueError(f"{value!r} is not one rate such as 30/minute, 500/hour or none")
+    return rates[0]
 
 
 def describe(limit: RateLimitItem) -> str:
@@ -118,10 +128,12 @@ class RequestLimits:
             if limit is None:
                 continue
             try:
-                if await self._limiter.hit(limit, scope, *identity):
-                    continue
-                stats = await self._limiter.get_window_stats(limit, scope, *identity)
-            except (StorageError, RedisError, OSError) as exc:
+                # Best effort, like the audit stream: a slow Redis must not hold the answer.
+                async with asyncio.timeout(CHECK_TIMEOUT_S):
+                    if await self._limiter.hit(limit, scope, *identity):
+                        continue
+                    stats = await self._limiter.get_window_stats(limit, scope, *identity)
+            except (StorageError, RedisError, OSError, TimeoutError) as exc:
                 log.warning("rate limits not counted", extra={"error": type(exc).__name__})
                 return None
             retry = max(1, math.ceil(stats.reset_time - time.time()))

@@ -139,3 +139,39 @@ async def test_a_bolt_failure_before_the_listeners_is_tried_again(
         assert failures == []
     finally:
         await runner.cleanup()
+
+
+async def test_slack_failing_the_identity_check_delays_the_answer_but_loses_nothing(
+    make_app: AppFactory,
+    slack: FakeSlack,
+    closed_server: FakeModelServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A replica that could not reach Slack at start-up: the first request's auth.test
+    # fails (500s past slack_sdk's retries); the request, already acknowledged, is
+    # dispatched again and answered once.
+    monkeypatch.setattr(front, "DISPATCH_RETRY_PAUSES_S", (0.1, 0.1))
+    slack.channels["C0PUBLIC01"] = conversation("public", "C0PUBLIC01", "general")
+    slack.server_errors["auth.test"] = 4  # one dispatch's worth: a try and three retries
+    app = await make_app()
+    status, _, _ = await app.sender.event(mention_event("what is redis?", "C0PUBLIC01"))
+    assert status == 200
+    (answer,) = await slack.wait_for_posts(1, timeout=30)
+    assert "answer from closed-gpt to: what is redis?" in answer["text"]
+    await asyncio.sleep(0.3)
+    assert len(slack.posts) == 1
+
+
+async def test_an_ask_slack_never_confirms_tells_its_asker_privately(
+    make_app: AppFactory, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(front, "DISPATCH_RETRY_PAUSES_S", (0.1, 0.1))
+    slack.channels["C0PUBLIC01"] = conversation("public", "C0PUBLIC01", "general")
+    slack.server_errors["auth.test"] = 1000
+    app = await make_app()
+    await app.sender.command(
+        slash_form("what is redis?", "C0PUBLIC01", "general", slack.response_url())
+    )
+    (told,) = await slack.wait_for_response_posts(1, timeout=40)
+    assert told == {"text": front.UNREACHABLE_TEXT, "response_type": "ephemeral"}
+    assert slack.posts == []

@@ -71,6 +71,28 @@ def test_serve_over_http_without_a_signing_secret_refuses_to_start() -> None:
     assert "Traceback" not in result.stderr
 
 
+async def test_serve_with_a_token_slack_rejects_refuses_to_start(slack: FakeSlack) -> None:
+    env = _env(
+        SLACK_BOT_TOKEN="xoxb-0000-revoked",
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        LOCAL_MODEL="openai:nowhere",
+        LOCAL_BASE_URL="http://127.0.0.1:9/v1",
+        PORT=str(free_port()),
+    )
+    # Asynchronously: the Slack fake answers on this test's event loop.
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", "--http", env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    stderr = err.decode()
+    assert process.returncode == 2
+    assert "SLACK_BOT_TOKEN: Slack refused it (invalid_auth)" in stderr
+    assert "xoxb-0000-revoked" not in stderr
+    assert "Traceback" not in stderr
+
+
 async def test_chat_prints_answers_with_their_route_line(
     local_server: FakeModelServer, closed_server: FakeModelServer
 ) -> None:
@@ -124,6 +146,9 @@ async def test_serve_answers_slack_over_http(
         _, answer = await slack.wait_for_posts(2)
         assert "answer from local-llama to: the secret merger" in answer["text"]
     assert run.returncode == 0
+    # The identity was confirmed once, before any request (they are acknowledged first).
+    (auth_test,) = slack.calls_to("auth.test")
+    assert auth_test.at < slack.calls_to("chat.postMessage")[0].at
     logs = run.stderr
     assert "the secret merger" not in logs  # message text never reaches the log at INFO
     assert BOT_TOKEN not in logs

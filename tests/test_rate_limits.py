@@ -3,6 +3,7 @@ refused politely before anything is posted or any model asked, and recorded."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -122,7 +123,27 @@ def test_a_limit_can_be_turned_off(off: str) -> None:
     assert parse_limit(off) is None
 
 
-def test_a_malformed_limit_is_refused_at_start_up_with_its_variable() -> None:
+@pytest.mark.parametrize(
+    "bad", ["thirty a minute", "0/minute", "30/minute;1/second", "30/minute,1/second", "30"]
+)
+def test_a_malformed_limit_is_refused_at_start_up_with_its_variable(bad: str) -> None:
     with pytest.raises(ValidationError, match="rate_limit_per_user") as error:
-        Settings(_env_file=None, rate_limit_per_user="thirty a minute")  # type: ignore[call-arg]
-    assert "is not a rate such as 30/minute" in str(error.value)
+        Settings(_env_file=None, rate_limit_per_user=bad)  # type: ignore[call-arg]
+    assert "is not one rate such as 30/minute" in str(error.value)
+
+
+async def test_a_redis_that_never_answers_holds_a_request_at_most_a_moment() -> None:
+    # Accepts connections, never answers: the limits are best effort (the memory step,
+    # which cannot be, then tells the asker).
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1 << 20)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hung = aioredis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=5)
+    limits = RequestLimits(hung, prefix="t", per_user=parse_limit("1/minute"), per_channel=None)
+    try:
+        assert await asyncio.wait_for(limits.check("T1", "U1", "C1"), 3) is None
+    finally:
+        await hung.aclose()
+        server.close()

@@ -15,7 +15,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from bot.cpu_work import INLINE_CHARS, cpu_work
 from bot.memory import ConversationKey, MessageCodec
-from bot.routing.sensitive import SensitiveDetector
+from bot.routing.sensitive import CustomPattern, DetectorConfig, SensitiveDetector
+from bot.routing.sensitive.custom_patterns import compile_bounded
 from bot.routing.sensitive.scan_cache import ScanCache, digest
 from tests.conftest import AppFactory, RunningApp
 from tests.fakes.slack_api import FakeSlack
@@ -145,3 +146,27 @@ async def test_short_work_stays_on_the_event_loop_and_long_work_leaves_it() -> N
     loop_thread = threading.get_ident()
     assert await cpu_work(INLINE_CHARS, threading.get_ident) == loop_thread
     assert await cpu_work(INLINE_CHARS + 1, threading.get_ident) != loop_thread
+
+
+SLOW = CustomPattern("project", compile_bounded(r"PRJ-(?:x+x+)+y", ignore_case=False))
+SLOW_TEXT = "PRJ-" + "x" * 20_000  # the pattern runs out of time on it
+
+
+def test_a_custom_pattern_out_of_time_counts_as_matching_but_is_not_remembered() -> None:
+    detector = SensitiveDetector(DetectorConfig(custom=(SLOW,)), cache=ScanCache())
+    assert "custom:project" in detector.categories([SLOW_TEXT])  # fail closed, this time
+    assert digest(SLOW_TEXT) not in detector.cache  # type: ignore[operator]
+    assert detector.remembered(SLOW_TEXT) is None  # nor stored with a memory entry
+    # A text it finishes on is remembered as usual.
+    assert detector.remembered("PRJ-xxy") == frozenset({"custom:project"})
+    assert digest("PRJ-xxy") in detector.cache  # type: ignore[operator]
+
+
+def test_scans_that_run_custom_patterns_never_run_on_the_event_loop() -> None:
+    plain = SensitiveDetector(cache=ScanCache())
+    custom = SensitiveDetector(DetectorConfig(custom=(SLOW,)), cache=ScanCache())
+    assert plain.scan_work(["short"]) == 5 <= INLINE_CHARS
+    assert custom.scan_work(["short"]) > INLINE_CHARS  # up to RUN_TIMEOUT_S, whatever its size
+    custom.categories(["short"])
+    assert custom.scan_work(["short"]) == 0  # cached: nothing left to run
+    assert custom.scan_work(["short"], cached=False) > INLINE_CHARS

@@ -10,8 +10,9 @@ import signal
 
 from aiohttp import web
 
-from bot.app import build_bolt_app, build_services, build_web_app
+from bot.app import Services, build_bolt_app, build_services, build_web_app
 from bot.settings import ConfigError, Settings
+from bot.slack.identity import SlackUnreachable, TokenRejected
 
 log = logging.getLogger("bot")
 
@@ -27,6 +28,19 @@ def socket_mode(args: argparse.Namespace, settings: Settings) -> bool:
     return settings.slack_app_token is not None
 
 
+async def confirm_identity(services: Services) -> None:
+    """Ask Slack who the bot is before taking requests (they are acknowledged before Bolt
+    runs, so its authorization must not fail then). A token Slack rejects stops start-up;
+    Slack out of reach does not (the first request asks again)."""
+    assert services.identity is not None
+    try:
+        await services.identity.load()
+    except TokenRejected as exc:
+        raise ConfigError(f"SLACK_BOT_TOKEN: Slack refused it ({exc})") from None
+    except SlackUnreachable as exc:
+        log.warning("Slack did not confirm the bot's identity yet", extra={"error": str(exc)})
+
+
 async def serve(settings: Settings, *, socket_mode: bool) -> int:
     """Run until SIGINT or SIGTERM, then shut down gracefully: stop taking requests, let the
     answers in progress finish (up to SHUTDOWN_GRACE_S), close Redis and the model."""
@@ -34,6 +48,7 @@ async def serve(settings: Settings, *, socket_mode: bool) -> int:
     runner: web.AppRunner | None = None
     try:
         bolt_app = build_bolt_app(settings, services, socket_mode=socket_mode)
+        await confirm_identity(services)
         web_app = build_web_app(services, None if socket_mode else bolt_app)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()

@@ -235,9 +235,9 @@ class AnswerRouter:
             return [self._closed, fallback]
         return [self._local]
 
-    def scan_chars(self, item: dict[str, Any]) -> int:
-        """How many characters `classify` will scan (what the detector has not seen)."""
-        return self._classifier.detector.unscanned_chars(texts_to_scan(item))
+    def scan_work(self, item: dict[str, Any]) -> int:
+        """How much scanning `classify` will do (see `SensitiveDetector.scan_work`)."""
+        return self._classifier.detector.scan_work(texts_to_scan(item))
 
     def classify(self, item: dict[str, Any]) -> RouteDecision:
         """The classifier step: the route is decided here, before any model sees the text."""

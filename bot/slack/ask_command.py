@@ -114,7 +114,9 @@ async def _answer_in_channel(
     private_text = email.email.as_prompt_text() if email is not None else text
     detector = deps.answers.detector
     values, withheld = await cpu_work(
-        len(private_text), detector.values_and_categories, private_text
+        detector.scan_work([private_text], cached=False),
+        detector.values_and_categories,
+        private_text,
     )
     heading = asked_heading(user_id, text, email, sorted(withheld))
     try:

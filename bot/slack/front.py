@@ -14,9 +14,11 @@ Signatures stay verified: here for every request, and again by Bolt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -27,6 +29,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.in_flight import InFlight
 from bot.slack.ask_command import ack_text
 from bot.slack.request_body import BadBody, decode_body, parse_body
+from bot.slack.web_clients import SLACK_FAILURES, ResponseUrlError, post_to_response_url
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,9 @@ log = logging.getLogger(__name__)
 EMPTY_ACK_PAYLOADS = frozenset({"block_actions", "message_action", "shortcut"})
 # Pauses before dispatching an acknowledged request again after Bolt failed on it (5xx).
 DISPATCH_RETRY_PAUSES_S = (1.0, 3.0)
+UNREACHABLE_TEXT = (
+    "hearthbot could not take your request: Slack did not answer it. Please try again."
+)
 
 
 def acknowledged_at_once(body: dict[str, Any]) -> bool:
@@ -55,10 +61,17 @@ def acknowledged_at_once(body: dict[str, Any]) -> bool:
 class SlackFront:
     """The handler for `POST /slack/events`."""
 
-    def __init__(self, bolt: AsyncApp, signing_secret: str | None, in_flight: InFlight):
+    def __init__(
+        self,
+        bolt: AsyncApp,
+        signing_secret: str | None,
+        in_flight: InFlight,
+        session: aiohttp.ClientSession | None = None,
+    ):
         self._bolt = bolt
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self._in_flight = in_flight
+        self._session = session
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -89,12 +102,21 @@ class SlackFront:
             bolt_request.body = parsed
             bolt_request.context = build_async_context(AsyncBoltContext({}), parsed)
         if acknowledged_at_once(parsed):
-            self._in_flight.spawn(self._dispatch(bolt_request, str(parsed.get("type"))))
+            response_url = parsed.get("response_url")
+            self._in_flight.spawn(
+                self._dispatch(
+                    bolt_request,
+                    str(parsed.get("type") or "command"),
+                    response_url if isinstance(response_url, str) else None,
+                )
+            )
             return web.Response(status=200)
         bolt_response = await self._bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
-    async def _dispatch(self, bolt_request: AsyncBoltRequest, kind: str) -> None:
+    async def _dispatch(
+        self, bolt_request: AsyncBoltRequest, kind: str, response_url: str | None
+    ) -> None:
         """Bolt's processing of an acknowledged request. Slack already has its 200, so it
         will not send the request again: a failure inside Bolt before any listener ran (the
         one network call there is the first request's `auth.test`, after slack_sdk's own
@@ -110,6 +132,12 @@ class SlackFront:
             )
             if pause is None:
                 log.error("acknowledged request dropped after retries", extra={"type": kind})
+                if response_url is not None:  # the asker can still be told
+                    with contextlib.suppress(ResponseUrlError, *SLACK_FAILURES):
+                        await post_to_response_url(
+                            response_url, self._session, response_type="ephemeral",
+                            text=UNREACHABLE_TEXT,
+                        )  # fmt: skip
                 return
             await asyncio.sleep(pause)
         if response.status >= 400:

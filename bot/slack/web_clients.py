@@ -85,7 +85,7 @@ def slack_session() -> aiohttp.ClientSession:
     )
 
 
-def web_client(token: str, base_url: str, session: aiohttp.ClientSession) -> AsyncWebClient:
+def web_client(token: str | None, base_url: str, session: aiohttp.ClientSession) -> AsyncWebClient:
     """The app's Web API client (Bolt copies its session and retry handlers into the client
     it builds for each request)."""
     return AsyncWebClient(

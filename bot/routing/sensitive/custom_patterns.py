@@ -45,17 +45,22 @@ class BoundedPattern:
 
     def spans(self, text: str, timeout_s: float = RUN_TIMEOUT_S) -> Iterator[tuple[int, int]]:
         """Where it matches; the whole text when it runs out of time (fail closed)."""
+        yield from self.search(text, timeout_s)[0]
+
+    def search(
+        self, text: str, timeout_s: float = RUN_TIMEOUT_S
+    ) -> tuple[list[tuple[int, int]], bool]:
+        """Where it matches, and whether it ran out of time (then: the whole text)."""
         try:
             if timeout_s <= 0:
                 raise TimeoutError
-            found = [m.span() for m in self.compiled.finditer(text, timeout=timeout_s)]
+            return [m.span() for m in self.compiled.finditer(text, timeout=timeout_s)], False
         except TimeoutError:
             log.warning(
                 "a custom pattern ran out of time; the text is treated as matching it",
                 extra={"pattern_chars": len(self.source), "text_chars": len(text)},
             )
-            found = [(0, len(text))]
-        yield from found
+            return [(0, len(text))], True
 
 
 def compile_bounded(pattern: str, *, ignore_case: bool) -> BoundedPattern:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -89,17 +90,26 @@ class Finding:
     end: int
     category: str = field(compare=False)
     kind: str = field(compare=False)
+    # A custom pattern that ran out of time: counted as matching, for this scan only.
+    timed_out: bool = field(default=False, compare=False)
 
 
 @cache
 def _code_version() -> str:
-    """A digest of the detector's own code and the pattern library it runs: any change to
-    either changes what it finds."""
+    """A digest of the detector's own code, the pattern libraries it runs and the Unicode
+    tables it normalises with: a change to any of them may change what it finds."""
     code = hashlib.blake2b(digest_size=8)
     for source in sorted(Path(__file__).parent.glob("*.py")):
         code.update(source.read_bytes())
-    code.update(version("detect-secrets").encode())
+    for package in ("detect-secrets", "google-re2", "regex"):
+        code.update(f"{package} {version(package)}".encode())
+    code.update(f"unicode {unicodedata.unidata_version}".encode())
     return code.hexdigest()
+
+
+# What `scan_work` counts a scan that runs custom patterns as: never short enough to run
+# on the event loop.
+LONG_SCAN = 1 << 30
 
 
 class SensitiveDetector:
@@ -136,8 +146,11 @@ class SensitiveDetector:
         for custom in self.config.custom:
             assert custom_deadline is not None
             left = min(RUN_TIMEOUT_S, custom_deadline - time.monotonic())
-            for start, end in custom.regex.spans(clean, left):
-                found.append(Finding(start, end, f"custom:{custom.name}", custom.name))
+            spans, timed_out = custom.regex.search(clean, left)
+            for start, end in spans:
+                found.append(
+                    Finding(start, end, f"custom:{custom.name}", custom.name, timed_out=timed_out)
+                )
         return sorted(found)
 
     def values(self, text: str) -> list[str]:
@@ -148,38 +161,50 @@ class SensitiveDetector:
         """The sensitive data itself (normalised) and its categories, in one scan (which the
         cache remembers for `categories`)."""
         clean = normalize(text)
-        deadline = time.monotonic() + REQUEST_BUDGET_S
-        found = self.findings(text, custom_deadline=deadline)
+        found = self.findings(text)
         categories = frozenset(f.category for f in found)
-        self._remember(text, categories, deadline)
+        self._remember(text, categories, found)
         return [clean[f.start : f.end] for f in found], categories
 
-    def _remember(self, text: str, categories: frozenset[str], deadline: float) -> None:
+    def remembered(self, text: str) -> frozenset[str] | None:
+        """The categories in `text` as the cache knows them (scanned now if need be), or None
+        when they cannot be kept: a custom pattern ran out of time on it."""
+        if self.cache is not None:
+            known = self.cache.get(digest(text))
+            if known is not None:
+                return known
+        found = self.findings(text)
+        categories = frozenset(f.category for f in found)
+        self._remember(text, categories, found)
+        return None if any(f.timed_out for f in found) else categories
+
+    def _remember(self, text: str, categories: frozenset[str], found: list[Finding]) -> None:
         # A custom pattern out of time counts as matching (fail closed): right for this
-        # request, not to be remembered for the next.
-        out_of_time = self.config.custom and time.monotonic() >= deadline
-        if self.cache is not None and not out_of_time:
+        # request, not to be remembered for the next (it depends on how busy the machine is).
+        if self.cache is not None and not any(f.timed_out for f in found):
             self.cache.put(digest(text), categories)
 
-    def unscanned_chars(self, texts: Iterable[str]) -> int:
-        """How much of `texts` `categories` would have to scan (what the cache lacks)."""
-        cache = self.cache
-        if cache is None:
-            return sum(len(t) for t in texts)
-        return sum(len(t) for t in texts if digest(t) not in cache)
+    def scan_work(self, texts: Iterable[str], *, cached: bool = True) -> int:
+        """How much scanning `categories` (or, with `cached` False, a fresh scan) would do
+        on `texts`, in characters. Custom patterns may each take up to RUN_TIMEOUT_S on a
+        text of any length: a scan that runs them counts as `LONG_SCAN`."""
+        cache = self.cache if cached else None
+        chars = sum(len(t) for t in texts if cache is None or digest(t) not in cache)
+        return LONG_SCAN if chars and self.config.custom else chars
 
     def categories(self, texts: Iterable[str]) -> frozenset[str]:
         """The categories found anywhere in `texts` (custom patterns share one budget).
         A text the cache has seen is not scanned again."""
         deadline = time.monotonic() + REQUEST_BUDGET_S
-        found: set[str] = set()
+        result: set[str] = set()
         for text in texts:
             known = self.cache.get(digest(text)) if self.cache is not None else None
             if known is None:
-                known = frozenset(f.category for f in self.findings(text, custom_deadline=deadline))
-                self._remember(text, known, deadline)
-            found |= known
-        return frozenset(found)
+                found = self.findings(text, custom_deadline=deadline)
+                known = frozenset(f.category for f in found)
+                self._remember(text, known, found)
+            result |= known
+        return frozenset(result)
 
     def redact(
         self, text: str, *, only: Iterable[str] | None = None, mark: str | None = None
