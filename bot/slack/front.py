@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -92,30 +93,26 @@ class SlackFront:
             # retries it (on another replica). Commands and shortcuts are never retried
             # by Slack: those are still answered, and the drain waits for them.
             return web.Response(status=503, text="stopping", headers={"Connection": "close"})
-        bolt_request = AsyncBoltRequest(
-            body=body,
-            query=request.query_string,
-            headers=request.headers,  # type: ignore[arg-type]
-        )
-        if bolt_request.body != parsed:
-            # Bolt misread a form that mentions "payload" (see `parse_body`).
-            bolt_request.body = parsed
-            bolt_request.context = build_async_context(AsyncBoltContext({}), parsed)
         if acknowledged_at_once(parsed):
+            # Bolt's own parsing of the request too happens after the acknowledgement.
             response_url = parsed.get("response_url")
             self._in_flight.spawn(
                 self._dispatch(
-                    bolt_request,
+                    _bolt_request(body, request.query_string, dict(request.headers), parsed),
                     str(parsed.get("type") or "command"),
                     response_url if isinstance(response_url, str) else None,
                 )
             )
             return web.Response(status=200)
-        bolt_response = await self._bolt.async_dispatch(bolt_request)
+        bolt_request = _bolt_request(body, request.query_string, dict(request.headers), parsed)
+        bolt_response = await self._bolt.async_dispatch(bolt_request())
         return await to_aiohttp_response(bolt_response)
 
     async def _dispatch(
-        self, bolt_request: AsyncBoltRequest, kind: str, response_url: str | None
+        self,
+        bolt_request: Callable[[], AsyncBoltRequest],
+        kind: str,
+        response_url: str | None,
     ) -> None:
         """Bolt's processing of an acknowledged request. Slack already has its 200, so it
         will not send the request again: a failure inside Bolt before any listener ran (the
@@ -123,7 +120,7 @@ class SlackFront:
         retries) is tried again here, a few times. Events cannot be answered twice: the
         de-duplication claim is made once, by the attempt that reaches the listeners."""
         for attempt, pause in enumerate((*DISPATCH_RETRY_PAUSES_S, None)):
-            response = await self._bolt.async_dispatch(bolt_request)
+            response = await self._bolt.async_dispatch(bolt_request())
             if response.status < 500:
                 break
             log.warning(
@@ -145,3 +142,20 @@ class SlackFront:
                 "Bolt did not handle an acknowledged request",
                 extra={"status": response.status, "type": kind},
             )
+
+
+def _bolt_request(
+    body: str, query: str, headers: dict[str, str], parsed: dict[str, Any]
+) -> Callable[[], AsyncBoltRequest]:
+    """Makes Bolt's request for the body (a new one for each dispatch: Bolt keeps state in
+    its context)."""
+
+    def make() -> AsyncBoltRequest:
+        request = AsyncBoltRequest(body=body, query=query, headers=headers)  # type: ignore[arg-type]
+        if request.body != parsed:
+            # Bolt misread a form that mentions "payload" (see `parse_body`).
+            request.body = parsed
+            request.context = build_async_context(AsyncBoltContext({}), parsed)
+        return request
+
+    return make
