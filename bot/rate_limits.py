@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 # the settings read this module).
 CHECK_TIMEOUT_S = 1.0
 
+MAX_PERIOD_S = 366 * 86400
 # Words for Slack: "30 per minute" reads better than "30/1 minute".
 _PERIODS = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
 
@@ -48,7 +50,14 @@ def parse_limit(value: str | None) -> RateLimitItem | None:
         rates = parse_many(text)
     except ValueError:
         rates = []
-    if len(rates) != 1 or rates[0].amount < 1:
+    # A period of at least a second and at most a year (Redis keeps each window twice as
+    # long; "5/0 minute" would read as a minute).
+    if (
+        len(rates) != 1
+        or rates[0].amount < 1
+        or not 1 <= rates[0].get_expiry() <= MAX_PERIOD_S
+        or re.search(r"(?:/|\bper)\s*0+\s*[a-z]", text)
+    ):
         raise ValueError(f"{value!r} is not one rate such as 30/minute, 500/hour or none")
     return rates[0]
 

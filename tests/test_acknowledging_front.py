@@ -14,14 +14,17 @@ import pytest
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.response import BoltResponse
 
 from bot.in_flight import InFlight
 from bot.slack import front
 from bot.slack.front import acknowledged_at_once
+from bot.slack.identity import BotIdentity, SlackUnreachable
+from bot.slack.web_clients import web_client
 from tests.conftest import AppFactory
 from tests.fakes.loopback import serve_on_loopback, wait_until
 from tests.fakes.model_servers import FakeModelServer
-from tests.fakes.slack_api import FakeSlack, conversation
+from tests.fakes.slack_api import BOT_TOKEN, FakeSlack, conversation
 from tests.fakes.slack_requests import SIGNING_SECRET, SlackSender, mention_event, slash_form
 
 
@@ -175,3 +178,109 @@ async def test_an_ask_slack_never_confirms_tells_its_asker_privately(
     (told,) = await slack.wait_for_response_posts(1, timeout=40)
     assert told == {"text": front.UNREACHABLE_TEXT, "response_type": "ephemeral"}
     assert slack.posts == []
+
+
+def _failing_bolt(failures: list[int], seen: list[str]) -> AsyncApp:
+    """A Bolt app whose middleware answers the given statuses first (500: an exception
+    before the listeners; 401: a signature Bolt no longer accepts), then runs `/ask`."""
+
+    async def authorize(**_: Any) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=None, team_id="T0TEAM0001", bot_token="xoxb-x")
+
+    bolt = AsyncApp(signing_secret=SIGNING_SECRET, authorize=authorize)
+
+    @bolt.middleware
+    async def trouble(next: Callable[[], Awaitable[Any]]) -> Any:
+        if failures:
+            status = failures.pop(0)
+            if status >= 500:
+                raise ConnectionResetError("auth.test: connection reset")
+            return BoltResponse(status=status, body="")
+        return await next()
+
+    @bolt.command("/ask")
+    async def on_ask(ack: Any, command: dict[str, Any]) -> None:
+        await ack()
+        seen.append(str(command["text"]))
+
+    return bolt
+
+
+async def _serve_front(bolt: AsyncApp, slack: FakeSlack) -> tuple[Any, str, front.SlackFront]:
+    in_flight = InFlight()
+    session = aiohttp.ClientSession()
+    handler = front.SlackFront(bolt, SIGNING_SECRET, in_flight, session)
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", handler.handle)
+    web_app.on_cleanup.append(lambda _: session.close())
+    runner, url = await serve_on_loopback(web_app)
+    return runner, url, handler
+
+
+async def test_a_retry_bolt_refuses_tells_the_asker_instead_of_dropping_it(
+    slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first attempt fails; the retries are refused (late enough for Bolt to find the
+    # signature too old): no listener ran, so the asker is told.
+    monkeypatch.setattr(front, "DISPATCH_RETRY_PAUSES_S", (0.01, 0.01))
+    seen: list[str] = []
+    runner, url, _ = await _serve_front(_failing_bolt([500, 401, 401], seen), slack)
+    try:
+        async with aiohttp.ClientSession() as session:
+            sender = SlackSender(session, f"{url}/slack/events")
+            form = slash_form("what is redis?", "C0PUBLIC01", "general", slack.response_url())
+            status, body, _ = await sender.command(form)
+        assert (status, body) == (200, "")
+        (told,) = await slack.wait_for_response_posts(1, timeout=10)
+        assert told == {"text": front.UNREACHABLE_TEXT, "response_type": "ephemeral"}
+        assert seen == []
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_shutdown_between_attempts_tells_the_asker(
+    slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(front, "DISPATCH_RETRY_PAUSES_S", (30.0, 30.0))
+    seen: list[str] = []
+    runner, url, handler = await _serve_front(_failing_bolt([500, 500, 500], seen), slack)
+    try:
+        async with aiohttp.ClientSession() as session:
+            sender = SlackSender(session, f"{url}/slack/events")
+            form = slash_form("what is redis?", "C0PUBLIC01", "general", slack.response_url())
+            await sender.command(form)
+        await asyncio.sleep(0.2)  # the first attempt failed; the retry waits
+        assert await handler._in_flight.drain(0.1) == 1  # cut off at the deadline
+        (told,) = await slack.wait_for_response_posts(1, timeout=10)
+        assert told["text"] == front.UNREACHABLE_TEXT
+        assert seen == []
+    finally:
+        await runner.cleanup()
+
+
+async def test_requests_waiting_for_the_identity_share_one_auth_test(slack: FakeSlack) -> None:
+    slack.server_errors["auth.test"] = 1000
+    async with aiohttp.ClientSession() as session:
+        identity = BotIdentity(web_client(BOT_TOKEN, slack.api_url, session))
+        outcomes = await asyncio.gather(
+            *(identity.load() for _ in range(10)), return_exceptions=True
+        )
+    assert all(isinstance(o, SlackUnreachable) for o in outcomes)
+    # One call and slack_sdk's three retries, for all ten (not ten calls one after another).
+    assert len(slack.calls_to("auth.test")) == 4
+
+
+async def test_a_body_that_is_not_slacks_json_is_unreachable_not_a_crash() -> None:
+    async def proxy_page(_: web.Request) -> web.Response:
+        return web.Response(text="Please log in to the proxy", content_type="text/plain")
+
+    page = web.Application()
+    page.router.add_post("/api/auth.test", proxy_page)
+    runner, url = await serve_on_loopback(page)
+    try:
+        async with aiohttp.ClientSession() as session:
+            identity = BotIdentity(web_client(BOT_TOKEN, f"{url}/api/", session))
+            with pytest.raises(SlackUnreachable):
+                await identity.load()
+    finally:
+        await runner.cleanup()

@@ -124,7 +124,17 @@ def test_a_limit_can_be_turned_off(off: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["thirty a minute", "0/minute", "30/minute;1/second", "30/minute,1/second", "30"]
+    "bad",
+    [
+        "thirty a minute",
+        "0/minute",
+        "30/minute;1/second",
+        "30/minute,1/second",
+        "30",
+        "1/1000000000000 day",
+        "5/0 minute",
+        "5 per 0 minute",
+    ],
 )
 def test_a_malformed_limit_is_refused_at_start_up_with_its_variable(bad: str) -> None:
     with pytest.raises(ValidationError, match="rate_limit_per_user") as error:

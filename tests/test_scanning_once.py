@@ -170,3 +170,13 @@ def test_scans_that_run_custom_patterns_never_run_on_the_event_loop() -> None:
     custom.categories(["short"])
     assert custom.scan_work(["short"]) == 0  # cached: nothing left to run
     assert custom.scan_work(["short"], cached=False) > INLINE_CHARS
+
+
+def test_withholding_runs_only_the_withheld_categories_finders() -> None:
+    detector = SensitiveDetector(DetectorConfig(custom=(SLOW,)), cache=ScanCache())
+    assert not detector.runs_custom_patterns({"credit_card"})
+    assert detector.runs_custom_patterns({"custom:project"})
+    # Looking for cards in the slow text does not run the slow pattern at all.
+    assert detector.findings(SLOW_TEXT, only=frozenset({"credit_card"})) == []
+    (finding,) = detector.findings("PRJ-xxy", only=frozenset({"custom:project"}))
+    assert finding.category == "custom:project"

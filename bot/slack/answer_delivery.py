@@ -107,9 +107,15 @@ async def _streamed(
     )
     published: list[str] = []
 
+    # Withholding a custom pattern's category runs the pattern on every release: off the
+    # event loop (it may take up to 0.1 s whatever the text's length).
+    off_loop = answers.detector.runs_custom_patterns(question.withheld)
+
     async def on_text(text: str) -> None:
         publication.feed(text)
-        markdown = publication.release()
+        markdown = (
+            await asyncio.to_thread(publication.release) if off_loop else (publication.release())
+        )
         if markdown:
             published.append(markdown)
             await stream.write(markdown)

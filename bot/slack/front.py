@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 EMPTY_ACK_PAYLOADS = frozenset({"block_actions", "message_action", "shortcut"})
 # Pauses before dispatching an acknowledged request again after Bolt failed on it (5xx).
 DISPATCH_RETRY_PAUSES_S = (1.0, 3.0)
+# How long telling the asker may take (it may run during a shutdown).
+TELL_TIMEOUT_S = 5
 UNREACHABLE_TEXT = (
     "hearthbot could not take your request: Slack did not answer it. Please try again."
 )
@@ -108,6 +110,16 @@ class SlackFront:
         bolt_response = await self._bolt.async_dispatch(bolt_request())
         return await to_aiohttp_response(bolt_response)
 
+    async def _tell(self, response_url: str | None) -> None:
+        """Tell a slash command's or shortcut's asker that their request was not taken."""
+        if response_url is None:
+            return
+        with contextlib.suppress(ResponseUrlError, *SLACK_FAILURES):
+            async with asyncio.timeout(TELL_TIMEOUT_S):
+                await post_to_response_url(
+                    response_url, self._session, response_type="ephemeral", text=UNREACHABLE_TEXT
+                )
+
     async def _dispatch(
         self,
         bolt_request: Callable[[], AsyncBoltRequest],
@@ -119,24 +131,26 @@ class SlackFront:
         one network call there is the first request's `auth.test`, after slack_sdk's own
         retries) is tried again here, a few times. Events cannot be answered twice: the
         de-duplication claim is made once, by the attempt that reaches the listeners."""
-        for attempt, pause in enumerate((*DISPATCH_RETRY_PAUSES_S, None)):
-            response = await self._bolt.async_dispatch(bolt_request())
-            if response.status < 500:
-                break
-            log.warning(
-                "Bolt failed on an acknowledged request",
-                extra={"status": response.status, "type": kind, "attempt": attempt + 1},
-            )
-            if pause is None:
-                log.error("acknowledged request dropped after retries", extra={"type": kind})
-                if response_url is not None:  # the asker can still be told
-                    with contextlib.suppress(ResponseUrlError, *SLACK_FAILURES):
-                        await post_to_response_url(
-                            response_url, self._session, response_type="ephemeral",
-                            text=UNREACHABLE_TEXT,
-                        )  # fmt: skip
-                return
-            await asyncio.sleep(pause)
+        try:
+            for attempt, pause in enumerate((*DISPATCH_RETRY_PAUSES_S, None)):
+                response = await self._bolt.async_dispatch(bolt_request())
+                # Any refusal of a second attempt is a failure too: Bolt checks the
+                # signature's age again (5 minutes), which a late retry may not pass.
+                if response.status < (500 if attempt == 0 else 400):
+                    break
+                log.warning(
+                    "Bolt failed on an acknowledged request",
+                    extra={"status": response.status, "type": kind, "attempt": attempt + 1},
+                )
+                if pause is None or self._in_flight.draining:
+                    log.error("acknowledged request dropped", extra={"type": kind})
+                    await self._tell(response_url)
+                    return
+                await asyncio.sleep(pause)
+        except asyncio.CancelledError:
+            # Shutting down before any listener took it: the asker can still be told.
+            await asyncio.shield(self._tell(response_url))
+            raise
         if response.status >= 400:
             log.warning(
                 "Bolt did not handle an acknowledged request",

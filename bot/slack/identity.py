@@ -33,6 +33,11 @@ REJECTED_TOKEN = frozenset(
 )  # fmt: skip
 
 
+# auth.test, retries included: well inside the 5 minutes within which Bolt still accepts
+# the request's signature when the front dispatches it again.
+IDENTITY_TIMEOUT_S = 10
+
+
 class SlackUnreachable(Exception):
     """Slack did not confirm the bot's identity (an outage, a timeout): try again later."""
 
@@ -47,7 +52,7 @@ class BotIdentity:
     def __init__(self, client: AsyncWebClient) -> None:
         self._client = client
         self._result: AuthorizeResult | None = None
-        self._lock = asyncio.Lock()
+        self._asking: asyncio.Task[AuthorizeResult] | None = None
 
     @property
     def known(self) -> bool:
@@ -55,26 +60,36 @@ class BotIdentity:
 
     async def load(self) -> AuthorizeResult:
         """The identity, asking Slack if it is not known yet. Raises `TokenRejected` or
-        `SlackUnreachable`."""
+        `SlackUnreachable`. Requests that arrive while Slack is being asked share that one
+        call and its outcome (they do not queue up behind each other's failures)."""
         if self._result is not None:
             return self._result
-        async with self._lock:  # one auth.test at a time, however many requests wait
-            if self._result is None:
-                try:
-                    response = await self._client.auth_test()
-                except SlackApiError as exc:
-                    if slack_error(exc) in REJECTED_TOKEN:
-                        raise TokenRejected(slack_error(exc)) from exc
-                    raise SlackUnreachable(slack_error(exc)) from exc
-                except SLACK_FAILURES as exc:
-                    raise SlackUnreachable(slack_error(exc)) from exc
-                self._result = AuthorizeResult.from_auth_test_response(
-                    auth_test_response=response, bot_token=self._client.token
-                )
-                log.info(
-                    "Slack identity confirmed",
-                    extra={"team": self._result.team_id, "bot_user": self._result.bot_user_id},
-                )
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.ensure_future(self._ask())
+            # Retrieved here too, should every waiter have gone (no "never retrieved").
+            self._asking.add_done_callback(lambda t: t.cancelled() or t.exception())
+        # Shielded: one waiter cancelled (a shutdown) does not cancel the others' call.
+        return await asyncio.shield(self._asking)
+
+    async def _ask(self) -> AuthorizeResult:
+        try:
+            async with asyncio.timeout(IDENTITY_TIMEOUT_S):
+                response = await self._client.auth_test()
+        except SlackApiError as exc:
+            if slack_error(exc) in REJECTED_TOKEN:
+                raise TokenRejected(slack_error(exc)) from exc
+            raise SlackUnreachable(slack_error(exc)) from exc
+        except (*SLACK_FAILURES, Exception) as exc:
+            # Also what slack_sdk raises on a body that is not Slack's JSON (a proxy's
+            # page, a wrong SLACK_API_URL).
+            raise SlackUnreachable(slack_error(exc)) from exc
+        self._result = AuthorizeResult.from_auth_test_response(
+            auth_test_response=response, bot_token=self._client.token
+        )
+        log.info(
+            "Slack identity confirmed",
+            extra={"team": self._result.team_id, "bot_user": self._result.bot_user_id},
+        )
         return self._result
 
     @property

@@ -131,19 +131,29 @@ class SensitiveDetector:
             config.update(f"\0{custom.name}\0{pattern.pattern}\0{pattern.flags}".encode())
         return f"{_code_version()}-{config.hexdigest()}"
 
-    def findings(self, text: str, *, custom_deadline: float | None = None) -> list[Finding]:
-        """Every finding in `text` (after undoing Unicode tricks), in order of position.
+    def findings(
+        self,
+        text: str,
+        *,
+        custom_deadline: float | None = None,
+        only: frozenset[str] | None = None,
+    ) -> list[Finding]:
+        """Every finding in `text` (after undoing Unicode tricks), in order of position;
+        with `only`, just those categories (the others' finders are not run).
 
         Custom patterns share `custom_deadline` (a `time.monotonic()` value) when given.
         """
         clean = normalize(text)
         found: list[Finding] = []
         for category in self.config.categories:
+            if only is not None and category.value not in only:
+                continue
             for start, end, kind in _FINDERS[category](clean):
                 found.append(Finding(start, end, category.value, kind))
-        if self.config.custom and custom_deadline is None:
+        customs = [c for c in self.config.custom if only is None or f"custom:{c.name}" in only]
+        if customs and custom_deadline is None:
             custom_deadline = time.monotonic() + REQUEST_BUDGET_S
-        for custom in self.config.custom:
+        for custom in customs:
             assert custom_deadline is not None
             left = min(RUN_TIMEOUT_S, custom_deadline - time.monotonic())
             spans, timed_out = custom.regex.search(clean, left)
@@ -218,11 +228,13 @@ class SensitiveDetector:
     def spans(self, clean: str, *, only: Iterable[str] | None = None) -> list[tuple[int, int, str]]:
         """(start, end, category) of the findings in already normalised text."""
         wanted = None if only is None else frozenset(only)
-        return [
-            (f.start, f.end, f.category)
-            for f in self.findings(clean)
-            if wanted is None or f.category in wanted
-        ]
+        return [(f.start, f.end, f.category) for f in self.findings(clean, only=wanted)]
+
+    def runs_custom_patterns(self, categories: Iterable[str] | None = None) -> bool:
+        """True when scanning for `categories` (all, when None) runs a custom pattern, which
+        may take up to RUN_TIMEOUT_S on a text of any length."""
+        wanted = None if categories is None else frozenset(categories)
+        return any(wanted is None or f"custom:{c.name}" in wanted for c in self.config.custom)
 
 
 def replace_spans(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
