@@ -217,6 +217,15 @@ async def _serve_front(bolt: AsyncApp, slack: FakeSlack) -> tuple[Any, str, fron
     return runner, url, handler
 
 
+async def _ask(url: str, slack: FakeSlack) -> tuple[int, str]:
+    """A signed `/ask` to the front at `url`; its status and acknowledgement body."""
+    async with aiohttp.ClientSession() as session:
+        sender = SlackSender(session, f"{url}/slack/events")
+        form = slash_form("what is redis?", "C0PUBLIC01", "general", slack.response_url())
+        status, body, _ = await sender.command(form)
+    return status, body
+
+
 async def test_a_retry_bolt_refuses_tells_the_asker_instead_of_dropping_it(
     slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,11 +235,7 @@ async def test_a_retry_bolt_refuses_tells_the_asker_instead_of_dropping_it(
     seen: list[str] = []
     runner, url, _ = await _serve_front(_failing_bolt([500, 401, 401], seen), slack)
     try:
-        async with aiohttp.ClientSession() as session:
-            sender = SlackSender(session, f"{url}/slack/events")
-            form = slash_form("what is redis?", "C0PUBLIC01", "general", slack.response_url())
-            status, body, _ = await sender.command(form)
-        assert (status, body) == (200, "")
+        assert await _ask(url, slack) == (200, "")
         (told,) = await slack.wait_for_response_posts(1, timeout=10)
         assert told == {"text": front.UNREACHABLE_TEXT, "response_type": "ephemeral"}
         assert seen == []
@@ -245,10 +250,7 @@ async def test_a_shutdown_between_attempts_tells_the_asker(
     seen: list[str] = []
     runner, url, handler = await _serve_front(_failing_bolt([500, 500, 500], seen), slack)
     try:
-        async with aiohttp.ClientSession() as session:
-            sender = SlackSender(session, f"{url}/slack/events")
-            form = slash_form("what is redis?", "C0PUBLIC01", "general", slack.response_url())
-            await sender.command(form)
+        assert await _ask(url, slack) == (200, "")
         await asyncio.sleep(0.2)  # the first attempt failed; the retry waits
         assert await handler._in_flight.drain(0.1) == 1  # cut off at the deadline
         (told,) = await slack.wait_for_response_posts(1, timeout=10)
