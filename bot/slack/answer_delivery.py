@@ -113,9 +113,10 @@ async def _streamed(
 
     async def on_text(text: str) -> None:
         publication.feed(text)
-        markdown = (
-            await asyncio.to_thread(publication.release) if off_loop else (publication.release())
-        )
+        if off_loop:
+            markdown = await asyncio.to_thread(publication.release)
+        else:
+            markdown = publication.release()
         if markdown:
             published.append(markdown)
             await stream.write(markdown)
