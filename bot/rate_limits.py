@@ -7,9 +7,8 @@ connection pool. A person over the limit gets a polite sentence with the time to
 burst from many people still queues at the models (`capacity.Gate`), it is not refused here.
 
 When Redis cannot count (down, or slower than the best-effort second), the request is let
-through: the limits protect the models from
-one noisy person, not the data, and the memory step that follows tells the asker plainly
-that the memory store is unavailable.
+through: the limits protect the models from one noisy person, not the data, and the memory
+step that follows tells the asker plainly that the memory store is unavailable.
 """
 
 from __future__ import annotations
@@ -87,11 +86,10 @@ class Refusal:
 
     def text(self) -> str:
         """The sentence for the asker."""
-        wait = (
-            f"in {self.retry_after_s} s"
-            if self.retry_after_s < 120
-            else (f"in {math.ceil(self.retry_after_s / 60)} minutes")
-        )
+        if self.retry_after_s < 120:
+            wait = f"in {self.retry_after_s} s"
+        else:
+            wait = f"in {math.ceil(self.retry_after_s / 60)} minutes"
         if self.scope == "user":
             return (
                 f"You are asking faster than hearthbot allows ({describe(self.limit)} per "

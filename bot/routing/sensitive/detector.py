@@ -171,28 +171,29 @@ class SensitiveDetector:
         """The sensitive data itself (normalised) and its categories, in one scan (which the
         cache remembers for `categories`)."""
         clean = normalize(text)
-        found = self.findings(text)
-        categories = frozenset(f.category for f in found)
-        self._remember(text, categories, found)
-        return [clean[f.start : f.end] for f in found], categories
+        found = self._scan(text)
+        return [clean[f.start : f.end] for f in found], _categories_of(found)
 
     def remembered(self, text: str) -> frozenset[str] | None:
         """The categories in `text` as the cache knows them (scanned now if need be), or None
         when they cannot be kept: a custom pattern ran out of time on it."""
-        if self.cache is not None:
-            known = self.cache.get(digest(text))
-            if known is not None:
-                return known
-        found = self.findings(text)
-        categories = frozenset(f.category for f in found)
-        self._remember(text, categories, found)
-        return None if any(f.timed_out for f in found) else categories
+        known = self._cached(text)
+        if known is not None:
+            return known
+        found = self._scan(text)
+        return None if any(f.timed_out for f in found) else _categories_of(found)
 
-    def _remember(self, text: str, categories: frozenset[str], found: list[Finding]) -> None:
-        # A custom pattern out of time counts as matching (fail closed): right for this
-        # request, not to be remembered for the next (it depends on how busy the machine is).
+    def _cached(self, text: str) -> frozenset[str] | None:
+        return self.cache.get(digest(text)) if self.cache is not None else None
+
+    def _scan(self, text: str, custom_deadline: float | None = None) -> list[Finding]:
+        """`findings`, remembered by the cache unless a custom pattern ran out of time (it
+        counts as matching, fail closed: right for this request, not to be remembered for
+        the next, since it depends on how busy the machine is)."""
+        found = self.findings(text, custom_deadline=custom_deadline)
         if self.cache is not None and not any(f.timed_out for f in found):
-            self.cache.put(digest(text), categories)
+            self.cache.put(digest(text), _categories_of(found))
+        return found
 
     def scan_work(self, texts: Iterable[str], *, cached: bool = True) -> int:
         """How much scanning `categories` (or, with `cached` False, a fresh scan) would do
@@ -208,11 +209,9 @@ class SensitiveDetector:
         deadline = time.monotonic() + REQUEST_BUDGET_S
         result: set[str] = set()
         for text in texts:
-            known = self.cache.get(digest(text)) if self.cache is not None else None
+            known = self._cached(text)
             if known is None:
-                found = self.findings(text, custom_deadline=deadline)
-                known = frozenset(f.category for f in found)
-                self._remember(text, known, found)
+                known = _categories_of(self._scan(text, deadline))
             result |= known
         return frozenset(result)
 
@@ -235,6 +234,10 @@ class SensitiveDetector:
         may take up to RUN_TIMEOUT_S on a text of any length."""
         wanted = None if categories is None else frozenset(categories)
         return any(wanted is None or f"custom:{c.name}" in wanted for c in self.config.custom)
+
+
+def _categories_of(found: Iterable[Finding]) -> frozenset[str]:
+    return frozenset(f.category for f in found)
 
 
 def replace_spans(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
