@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from redis.exceptions import RedisError
 
+from bot import metrics
 from bot.audit import AuditLog, AuditRecord
 from bot.capacity import Busy, Gate, WaitNotice
 from bot.cpu_work import cpu_work
@@ -288,7 +289,8 @@ class AnswerService:
         # Scanning a long request is CPU work: off the event loop.
         try:
             item = dict(request)
-            decision = await cpu_work(self._router.scan_work(item), self._router.classify, item)
+            with metrics.timed(metrics.DETECTOR_SECONDS.observe):
+                decision = await cpu_work(self._router.scan_work(item), self._router.classify, item)
         except Exception as exc:
             await self._record_failure(question, Outcome.ERROR, "routing_failed", started)
             raise AnswerFailed(type(exc).__name__) from exc
@@ -339,8 +341,14 @@ class AnswerService:
         """The answer streamed from the chosen model, each piece handed to `on_text`."""
         stream = self._router.astream_answer(request, decision)
         stopped = False
+        asked: float | None = time.perf_counter()
         try:
             async for piece in stream:
+                if piece.text and asked is not None:
+                    metrics.FIRST_TOKEN_SECONDS.labels(
+                        decision.route.value, decision.model
+                    ).observe(time.perf_counter() - asked)
+                    asked = None
                 pieces.append(piece)
                 if on_text is not None and piece.text:
                     await on_text(piece.text)
@@ -383,7 +391,9 @@ class AnswerService:
                 self.limits.gate(decision.route).slot(on_wait),
             ):
                 answering = True
-                return await work()
+                route, model = decision.route.value, decision.model
+                with metrics.timed(metrics.MODEL_SECONDS.labels(route, model).observe):
+                    return await work()
         except Busy:
             log.warning("line full; request turned away", extra={"route": decision.route.value})
             return Answer(BUSY_TEXT, decision, Outcome.BUSY, None)

@@ -3,6 +3,7 @@ wires them into the Bolt app and the HTTP server."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
-from bot import health
+from bot import health, metrics
 from bot.answers import AnswerLimits, AnswerService
 from bot.audit import AuditLog
 from bot.capacity import Gate
@@ -33,12 +34,12 @@ from bot.routing.policy import load_policy
 from bot.routing.sensitive import SensitiveDetector
 from bot.routing.sensitive.scan_cache import ScanCache
 from bot.settings import ConfigError, Settings
-from bot.slack import register
 from bot.slack.app_home import HomeFacts
 from bot.slack.channels import ChannelDirectory
 from bot.slack.dedup import EventDeduplicator
 from bot.slack.delivery import ReplyGuard
 from bot.slack.email_requests import EmailFinder
+from bot.slack.entry_points import register
 from bot.slack.files import FileReader
 from bot.slack.front import SlackFront
 from bot.slack.identity import BotIdentity
@@ -182,11 +183,24 @@ def answer_limits(settings: Settings) -> AnswerLimits:
     if settings.local.provider == "embedded":
         # More than the embedded server's slots would only wait inside it, on the clock.
         local_limit = min(local_limit, settings.embedded_parallel)
-    return AnswerLimits(
+    limits = AnswerLimits(
         deadline_s=settings.model_timeout_s,
         local=Gate(local_limit, settings.max_queued),
         closed=Gate(settings.max_in_flight_closed, settings.max_queued),
     )
+    for route in Route:
+        gate = limits.gate(route)
+        metrics.QUEUE_DEPTH.labels(route.value).set_function(functools.partial(_waiting, gate))
+        metrics.IN_FLIGHT.labels(route.value).set_function(functools.partial(_holding, gate))
+    return limits
+
+
+def _waiting(gate: Gate) -> int:
+    return gate.waiting
+
+
+def _holding(gate: Gate) -> int:
+    return gate.holding
 
 
 def context_budgets(settings: Settings, prompts: Prompts) -> dict[Route, ContextBudget]:
@@ -295,7 +309,14 @@ def build_web_app(services: Services, bolt_app: AsyncApp | None) -> web.Applicat
             return web.json_response({"status": status, "checks": checks}, status=503)
         return web.json_response({"status": "ok", "checks": checks})
 
+    async def metrics_page(_: web.Request) -> web.Response:
+        # Served with the health endpoints: scrape it from inside the cluster; do not route
+        # it through the Ingress (it names the policy's categories and the models).
+        headers = {"Content-Type": metrics.CONTENT_TYPE}
+        return web.Response(body=metrics.exposition(), headers=headers)
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/readyz", readyz)
     if bolt_app is not None:
         secret = services.settings.slack_signing_secret

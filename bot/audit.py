@@ -15,6 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from bot import metrics
 from bot.redis_client import BEST_EFFORT_TIMEOUT_S
 
 log = logging.getLogger("bot.audit")
@@ -71,6 +72,7 @@ class AuditLog:
         A Redis failure here is logged, not raised: the answer has been given already.
         """
         log.info("route decision", extra={"audit": asdict(entry)})
+        metrics.observe_record(entry)
         try:
             async with asyncio.timeout(BEST_EFFORT_TIMEOUT_S):
                 await self._redis.xadd(

@@ -23,6 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     mode = serve.add_mutually_exclusive_group()
     mode.add_argument("--http", action="store_true", help="HTTP mode: Slack posts to /slack/events")
     mode.add_argument("--socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)")
+    serve.add_argument("--host", help="address to listen on (default HOST, else 0.0.0.0)")
+    serve.add_argument(
+        "--port", type=_port, help="port to listen on (default PORT, else 3000; 0 picks one)"
+    )
 
     chat = sub.add_parser("chat", help="ask questions from the terminal, routed as in Slack")
     where = chat.add_mutually_exclusive_group()
@@ -60,7 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print JSON")
 
     sub.add_parser("keygen", help="print a new MEMORY_ENCRYPTION_KEY")
+    sub.add_parser("doctor", help="check Slack, Redis, the models, the policy and the environment")
     return parser
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {port}")
+    return port
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,8 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(Fernet.generate_key().decode())
         return 0
+    overrides: dict[str, object] = {}
+    if args.command == "serve":
+        # Flags win over the environment (the same image under any orchestrator's conventions).
+        overrides = {k: v for k in ("host", "port") if (v := getattr(args, k)) is not None}
     try:
-        settings = load_settings()
+        settings = load_settings(**overrides)
     except ConfigError as exc:
         print(f"hearthbot: configuration error: {exc}", file=sys.stderr)
         return 2

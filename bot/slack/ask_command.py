@@ -87,7 +87,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             f"command-{command.get('trigger_id')}",
             str(command["user_id"]),
         )
-        async with deps.guard.watch(reply, asker, "/ask"):
+        async with deps.guard.watch(reply, asker, "/ask", entry="ask"):
             await deps.guard.admit(asker)
             # Recognising an email and scanning the text are CPU work on up to 40,000
             # characters: a long text off the event loop, so other requests do not wait.

@@ -18,6 +18,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from slack_bolt.response import BoltResponse
 
+from bot import metrics
+
 log = logging.getLogger(__name__)
 
 # Event IDs remembered in memory while Redis is unavailable (the newest are kept).
@@ -78,5 +80,6 @@ class EventDeduplicator:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id and not await self.claim(str(event_id)):
             log.info("duplicate event dropped", extra={"event_id": event_id})
+            metrics.DEDUP_HITS.inc()
             return BoltResponse(status=200, body="")
         return await next()

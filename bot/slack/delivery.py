@@ -20,6 +20,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.answers import AnswerFailed, CannotAnswer, Outcome, failure_record
 from bot.audit import AuditLog
 from bot.in_flight import InFlight
@@ -219,13 +220,18 @@ class ReplyGuard:
         if refusal is None:
             return
         log.info("request over its rate limit", extra={"scope": refusal.scope})
+        metrics.RATE_LIMITED.labels(refusal.scope).inc()
         await _record(self.audit, asker, Outcome.LIMITED, refusal.reason, started)
         raise CannotAnswer(refusal.text(), Outcome.LIMITED)
 
     @contextlib.asynccontextmanager
-    async def watch(self, reply: Reply, asker: Asker, what: str) -> AsyncIterator[None]:
-        """Turn any failure of the body into a sentence for the asker and an audit record."""
+    async def watch(
+        self, reply: Reply, asker: Asker, what: str, *, entry: str
+    ) -> AsyncIterator[None]:
+        """Turn any failure of the body into a sentence for the asker and an audit record.
+        `entry` names the entry point in the metrics (ask, mention, dm, email_shortcut)."""
         started = time.monotonic()
+        metrics.REQUESTS.labels(entry).inc()
         audit = self.audit
         with self.in_flight.track():
             try:

@@ -51,7 +51,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         )
         asker = Asker(team_id, channel_id, thread_ts, user_id)
         status = ThreadStatus(client, channel_id, thread_ts)
-        async with deps.guard.watch(reply, asker, "the email shortcut"):
+        async with deps.guard.watch(reply, asker, "the email shortcut", entry="email_shortcut"):
             await deps.guard.admit(asker)
             async with status.showing(SUMMARISING, SUMMARISING_MESSAGES):
                 await _summarize(deps, reply, message, team_id, user_id, status)

@@ -28,6 +28,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.in_flight import InFlight
+from bot.logs import REQUEST_ID, REQUEST_ID_HEADER, new_request_id
 from bot.slack.ask_command import ack_text
 from bot.slack.request_body import BadBody, decode_body, parse_body
 from bot.slack.web_clients import SLACK_FAILURES, ResponseUrlError, post_to_response_url
@@ -77,6 +78,9 @@ class SlackFront:
         self._session = session
 
     async def handle(self, request: web.Request) -> web.Response:
+        request_id = new_request_id()
+        REQUEST_ID.set(request_id)  # this request's task, and the tasks it starts
+        headers = {**request.headers, REQUEST_ID_HEADER: request_id}
         try:
             body = decode_body(await request.read())
             if self._verifier is not None and not self._verifier.is_valid(
@@ -100,13 +104,13 @@ class SlackFront:
             response_url = parsed.get("response_url")
             self._in_flight.spawn(
                 self._dispatch(
-                    _bolt_request(body, request.query_string, dict(request.headers), parsed),
+                    _bolt_request(body, request.query_string, headers, parsed),
                     str(parsed.get("type") or "command"),
                     response_url if isinstance(response_url, str) else None,
                 )
             )
             return web.Response(status=200)
-        bolt_request = _bolt_request(body, request.query_string, dict(request.headers), parsed)
+        bolt_request = _bolt_request(body, request.query_string, headers, parsed)
         bolt_response = await self._bolt.async_dispatch(bolt_request())
         return await to_aiohttp_response(bolt_response)
 

@@ -62,7 +62,8 @@ async def answer_message_event(
     asker = Asker(team_id, channel_id, memory_thread, str(event.get("user")))
     # The status first: reading the channel, the thread and any file takes time.
     status = ThreadStatus(web, channel_id, reply_thread_ts or str(event["ts"]))
-    async with deps.guard.watch(reply, asker, "answering a message"):
+    entry = "dm" if channel_id.startswith("D") else "mention"
+    async with deps.guard.watch(reply, asker, "answering a message", entry=entry):
         await deps.guard.admit(asker)
         async with status.showing(THINKING, THINKING_MESSAGES):
             await _answer_message(

@@ -18,14 +18,18 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler, RetryState
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot import metrics
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +67,43 @@ class ResponseUrlError(Exception):
     """A response URL refused a message after every retry."""
 
 
+class _Counted:
+    """Counts each retry a slack_sdk handler decides on (`hearthbot_slack_api_retries`)."""
+
+    cause = ""
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        metrics.SLACK_RETRIES.labels(metrics.slack_method(request.url), self.cause).inc()
+        await super().prepare_for_next_attempt_async(  # type: ignore[misc]
+            state=state, request=request, response=response, error=error
+        )
+
+
+class _ConnectionRetries(_Counted, AsyncConnectionErrorRetryHandler):
+    cause = "connection"
+
+
+class _RateLimitRetries(_Counted, AsyncRateLimitErrorRetryHandler):
+    cause = "rate_limited"
+
+
+class _ServerErrorRetries(_Counted, AsyncServerErrorRetryHandler):
+    cause = "server_error"
+
+
 def retry_handlers() -> list[AsyncRetryHandler]:
-    """A fresh set of slack_sdk's retry handlers."""
+    """A fresh set of slack_sdk's retry handlers (each retry counted)."""
     return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=CONNECTION_RETRIES),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
-        AsyncServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
+        _ConnectionRetries(max_retry_count=CONNECTION_RETRIES),
+        _RateLimitRetries(max_retry_count=RATE_LIMIT_RETRIES),
+        _ServerErrorRetries(max_retry_count=SERVER_ERROR_RETRIES),
     ]
 
 
@@ -82,6 +117,7 @@ def slack_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT_S),
         connector=aiohttp.TCPConnector(limit=0),
+        trace_configs=[metrics.slack_trace_config()],
     )
 
 
