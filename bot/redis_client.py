@@ -29,6 +29,7 @@ def open_redis(settings: Settings) -> aioredis.Redis:
     """
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
+        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
         max_connections=settings.redis_max_connections,
         timeout=settings.redis_pool_timeout_s,
         socket_timeout=settings.redis_socket_timeout_s,

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
 
     # Redis
     redis_url: str = "redis://localhost:6379/0"
+    # Redis' password (AUTH), kept out of REDIS_URL so that the URL can be logged and shown;
+    # a password in the URL still works and wins.
+    redis_password: SecretStr | None = None
     redis_prefix: str = "hearthbot"
     # A blocking pool: beyond this many connections a command waits (up to the timeout)
     # for one to be free instead of failing.

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+# bot/prompts: a link to the repository's prompts/ in a checkout, the files themselves once
+# installed from a wheel.
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 
 
 def read_prompt(name: str, directory: Path = PROMPTS_DIR) -> str:
