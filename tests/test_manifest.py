@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from bot.slack.app_home import SUGGESTED_PROMPTS
+from bot.slack.scopes import REQUIRED_SCOPES
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = yaml.safe_load((ROOT / "deploy" / "slack-manifest.yml").read_text())
@@ -76,3 +77,8 @@ def test_the_agent_views_prompts_are_the_ones_the_app_sets() -> None:
     prompts = MANIFEST["features"]["agent_view"]["suggested_prompts"]
     assert prompts == [dict(p) for p in SUGGESTED_PROMPTS]
     assert len(prompts) <= 4  # Slack shows up to four
+
+
+def test_the_manifest_asks_for_exactly_the_scopes_the_code_checks() -> None:
+    """`hearthbot doctor` compares a token's scopes with REQUIRED_SCOPES."""
+    assert sorted(MANIFEST["oauth_config"]["scopes"]["bot"]) == sorted(REQUIRED_SCOPES)

@@ -102,6 +102,29 @@ async def test_tracing_that_would_upload_prompts_is_switched_off(
     assert os.environ["LANGSMITH_GATEWAY"] == "false"
 
 
+@pytest.mark.parametrize("acknowledgement", ["yes", "true", "1", "confidential-prompts"])
+async def test_anything_short_of_the_acknowledgement_keeps_uploads_off(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch, acknowledgement: str
+) -> None:
+    import os
+
+    monkeypatch.setenv("LANGSMITH_TRACING", "true")
+    monkeypatch.setenv("LANGSMITH_UPLOADS_ACKNOWLEDGED", acknowledgement)
+    await make_app()
+    assert os.environ["LANGSMITH_TRACING"] == "false"
+
+
+async def test_the_acknowledgement_leaves_langsmith_tracing_on(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    monkeypatch.setenv("LANGSMITH_TRACING", "true")
+    monkeypatch.setenv("LANGSMITH_UPLOADS_ACKNOWLEDGED", "confidential-prompts-leave-the-premises")
+    await make_app()
+    assert os.environ["LANGSMITH_TRACING"] == "true"
+
+
 @pytest.mark.embedded
 async def test_embedded_model_answers_end_to_end(
     make_app: AppFactory, slack: FakeSlack, closed_server: FakeModelServer

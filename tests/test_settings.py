@@ -48,7 +48,15 @@ def test_a_copied_env_example_starts_with_the_defaults(
         ({"local_model": "openai:qwen"}, "LOCAL_BASE_URL"),
         ({"local_model": "vllm:qwen"}, "LOCAL_MODEL"),
         ({"closed_model": "openai:gpt-4.1-mini"}, "OPENAI_API_KEY"),
-        ({"closed_model": "anthropic:claude-sonnet-4-5"}, "ANTHROPIC_API_KEY"),
+        ({"closed_model": "anthropic:claude-sonnet-4-6"}, "ANTHROPIC_API_KEY"),
+        # Ollama's cloud models run on Ollama's servers, whoever forwards to them.
+        ({"local_model": "ollama:gpt-oss:120b-cloud"}, "LOCAL_MODEL"),
+        ({"local_model": "ollama:deepseek-v3.1:671B-Cloud"}, "LOCAL_MODEL"),
+        ({"local_model": "ollama:glm-4.6:cloud"}, "LOCAL_MODEL"),
+        (
+            {"local_model": "openai:gpt-oss:20b-cloud", "local_base_url": "http://o:11434/v1"},
+            "LOCAL_MODEL",
+        ),
         ({"closed_model": "ollama:llama3"}, "CLOSED_MODEL"),
         ({"port": 70000}, "PORT"),
         ({"log_level": "chatty"}, "LOG_LEVEL"),
@@ -58,6 +66,11 @@ def test_a_copied_env_example_starts_with_the_defaults(
 def test_bad_settings_name_their_variable(overrides: dict[str, object], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         load_settings(_env_file=None, openai_api_key=None, anthropic_api_key=None, **overrides)
+
+
+@pytest.mark.parametrize("name", ["ollama:llama3.2:3b", "ollama:cloudy-llama", "ollama:mycloud"])
+def test_local_models_whose_names_merely_mention_cloud_are_accepted(name: str) -> None:
+    assert load_settings(_env_file=None, local_model=name).local.provider == "ollama"
 
 
 def test_confidential_channels_are_split_on_commas(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,5 @@
 """The `hearthbot` command: serve Slack, chat in the terminal, explain a routing decision,
-read the audit trail."""
+read the audit trail, check an installation."""
 
 from __future__ import annotations
 
@@ -86,6 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(Fernet.generate_key().decode())
         return 0
+    if args.command == "doctor":
+        from bot.cli.doctor import doctor
+
+        # Only warnings from the libraries; the report is the output.
+        setup_logging("WARNING")
+        return asyncio.run(doctor(sys.stdout))
     overrides: dict[str, object] = {}
     if args.command == "serve":
         # Flags win over the environment (the same image under any orchestrator's conventions).

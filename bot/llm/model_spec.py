@@ -32,11 +32,28 @@ def _split(value: str, variable: str, allowed: tuple[str, ...]) -> ModelSpec:
     return ModelSpec(provider=provider, name=name.strip())  # type: ignore[arg-type]
 
 
+def is_cloud_model(name: str) -> bool:
+    """True for Ollama's cloud models (`gpt-oss:120b-cloud`, `kimi-k2:1t-cloud`,
+    `deepseek-v3.1:cloud`): Ollama forwards those to its own servers. Pure."""
+    tag = name.strip().lower().rsplit(":", 1)[-1]
+    return tag == "cloud" or tag.endswith("-cloud")
+
+
 def parse_local_model(value: str) -> ModelSpec:
-    """`embedded`, `ollama:<model>` or `openai:<model>` (any OpenAI-compatible server)."""
+    """`embedded`, `ollama:<model>` or `openai:<model>` (any OpenAI-compatible server).
+
+    A cloud model is refused: served through a local Ollama, it still runs in Ollama's
+    cloud, and confidential text would leave the premises.
+    """
     if value.strip() == "embedded":
         return ModelSpec(provider="embedded", name="smollm2-135m-instruct")
-    return _split(value, "LOCAL_MODEL", LOCAL_PROVIDERS)
+    spec = _split(value, "LOCAL_MODEL", LOCAL_PROVIDERS)
+    if is_cloud_model(spec.name):
+        raise ValueError(
+            f"{spec.name!r} is one of Ollama's cloud models (its name ends in -cloud): it runs "
+            "on Ollama's servers, not here; choose a model that runs on your own hardware"
+        )
+    return spec
 
 
 def parse_closed_model(value: str) -> ModelSpec | None:

@@ -3,13 +3,16 @@
 LangSmith tracing uploads every prompt and answer when LANGSMITH_TRACING (or the older
 LANGCHAIN_TRACING_V2) is set, and LANGSMITH_GATEWAY re-routes model clients that were given
 no explicit URL through LangSmith's proxy. Either would defeat the routing promise, so
-hearthbot turns them off for its own process, whatever the environment says.
+hearthbot turns them off for its own process, whatever the environment says, unless the
+operator acknowledges in so many words that confidential prompts will be uploaded
+(LANGSMITH_UPLOADS_ACKNOWLEDGED set to ACKNOWLEDGEMENT, e.g. for a self-hosted LangSmith).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
 
@@ -20,14 +23,34 @@ UPLOADING_SWITCHES = (
     "LANGCHAIN_TRACING_V2",
     "LANGSMITH_GATEWAY",
 )
+_OFF = {"", "false", "0", "no", "off"}
+
+
+ACKNOWLEDGEMENT_VARIABLE = "LANGSMITH_UPLOADS_ACKNOWLEDGED"
+# The exact value that acknowledges it: nothing short of this sentence turns uploads on.
+ACKNOWLEDGEMENT = "confidential-prompts-leave-the-premises"
+
+
+def uploads_acknowledged(environ: Mapping[str, str]) -> bool:
+    """True only when the operator has written the acknowledgement itself. Pure."""
+    return environ.get(ACKNOWLEDGEMENT_VARIABLE, "").strip() == ACKNOWLEDGEMENT
 
 
 def disable_prompt_uploads() -> list[str]:
-    """Force every switch off; return the names of those that had been on."""
+    """Force every switch off, unless acknowledged; return the names of those that had been
+    on (and were switched off)."""
+    if uploads_acknowledged(os.environ):
+        on = [n for n in UPLOADING_SWITCHES if os.environ.get(n, "").lower() not in _OFF]
+        log.warning(
+            "LangSmith uploads acknowledged: every prompt, confidential ones included, is "
+            "sent to LangSmith",
+            extra={"variables": on},
+        )
+        return []
     switched_off = []
     for name in UPLOADING_SWITCHES:
         value = os.environ.get(name, "")
-        if value and value.lower() not in {"false", "0", "no", "off"}:
+        if value and value.lower() not in _OFF:
             switched_off.append(name)
         os.environ[name] = "false"
     if switched_off:

@@ -48,6 +48,8 @@ class FakeModelServer:
     # Streamed answers end as a model's do at its token limit (`length`).
     cut_off: bool = False
     max_in_flight: int = 0
+    # More models the server lists (Ollama's /api/tags, OpenAI's /v1/models) besides `name`.
+    other_models: tuple[str, ...] = ()
     # Words of filler after the usual answer (a longer answer, for benchmarks).
     extra_words: int = 0
     # Per streamed OpenAI answer: (question, request arrived, first word written, last
@@ -155,7 +157,8 @@ class FakeModelServer:
         refused = self._refuse(request)
         if refused is not None:
             return refused
-        return web.json_response({"object": "list", "data": [{"id": self.name, "object": "model"}]})
+        models = [{"id": m, "object": "model"} for m in (self.name, *self.other_models)]
+        return web.json_response({"object": "list", "data": models})
 
     async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
         refused = self._refuse(request) or self._rejected()
@@ -253,7 +256,8 @@ class FakeModelServer:
         refused = self._refuse(request)
         if refused is not None:
             return refused
-        return web.json_response({"models": [{"name": self.name, "model": self.name}]})
+        names = (self.name, *self.other_models)
+        return web.json_response({"models": [{"name": n, "model": n} for n in names]})
 
     async def _ollama_chat(self, request: web.Request) -> web.StreamResponse:
         refused = self._refuse(request)

@@ -20,9 +20,12 @@ def free_port() -> int:
 
 
 class RedisProcess:
-    """`redis-server` on 127.0.0.1:<port>, nothing kept on disk."""
+    """`redis-server` on 127.0.0.1:<port>, nothing kept on disk unless `extra_args` say
+    otherwise (they come last, so they win)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *extra_args: str, password: str | None = None) -> None:
+        self._extra_args = extra_args
+        self._password = password
         binary = shutil.which("redis-server")
         if binary is None:  # pragma: no cover - scripts/test.sh installs it
             raise RuntimeError("redis-server is not installed")
@@ -38,11 +41,11 @@ class RedisProcess:
     async def start(self) -> RedisProcess:
         self._process = await asyncio.create_subprocess_exec(
             self._binary, "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", self._dir,
+            "--save", "", "--appendonly", "no", "--dir", self._dir, *self._extra_args,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
-        client = aioredis.Redis.from_url(self.url)
+        client = aioredis.Redis.from_url(self.url, password=self._password)
         try:
             for _ in range(200):
                 try:

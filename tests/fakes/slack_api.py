@@ -36,11 +36,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import yaml
 from aiohttp import WSMsgType, web
 
 from tests.fakes.loopback import serve_on_loopback, wait_until
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "slack"
+MANIFEST_SCOPES = tuple(
+    yaml.safe_load((DATA.parents[2] / "deploy" / "slack-manifest.yml").read_text())["oauth_config"][
+        "scopes"
+    ]["bot"]
+)
 BOT_TOKEN = "xoxb-test-0000-hearthbot"
 APP_TOKEN = "xapp-1-A0APP00001-0000-hearthbot"
 TEAM_ID = "T0TEAM0001"
@@ -219,6 +225,9 @@ class FakeSlack:
     # Uploaded files: id -> (file object, content).
     files: dict[str, tuple[dict[str, Any], bytes]] = field(default_factory=dict)
     file_downloads: list[str] = field(default_factory=list)
+    # The scopes the bot token was granted: Slack names them in every Web API response's
+    # `x-oauth-scopes` header. Default: what deploy/slack-manifest.yml asks for.
+    scopes: list[str] = field(default_factory=lambda: list(MANIFEST_SCOPES))
     # Socket Mode: what the app sent back over the WebSocket (acks carry the envelope_id).
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
     _socket: web.WebSocketResponse | None = None
@@ -351,6 +360,7 @@ class FakeSlack:
             params["_status"] = fault.status
             return fault
         response: web.Response = handler(params)
+        response.headers["x-oauth-scopes"] = ",".join(self.scopes)
         answer = json.loads(response.text or "{}")
         params["_ok"] = answer.get("ok", False)
         params["_ts"] = answer.get("ts")  # the ts Slack gave a posted message
