@@ -35,6 +35,7 @@ from bot.memory import ConversationKey, ConversationMemory, RedisChatHistory
 from bot.routing.channel import ChannelFacts
 from bot.routing.decision import Route, RouteDecision
 from bot.routing.sensitive import SensitiveDetector
+from bot.tracing import TRACER
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -282,14 +283,39 @@ class AnswerService:
         on_wait: WaitNotice | None,
         pieces: Sequence[Piece],
     ) -> Answer:
-        """The one path every request takes."""
+        """The one path every request takes, traced as one span (no text in it)."""
+        with TRACER.start_as_current_span("answer") as span:
+            answer = await self._steps(question, request_text, generate, on_wait, pieces)
+            decision = answer.decision
+            span.set_attributes(
+                {
+                    "hearthbot.route": decision.route.value,
+                    "hearthbot.reasons": list(decision.reasons),
+                    "hearthbot.model": decision.model,
+                    "hearthbot.answered_by": answer.answered_by or "",
+                    "hearthbot.outcome": answer.outcome.value,
+                }
+            )
+            return answer
+
+    async def _steps(
+        self,
+        question: Question,
+        request_text: str,
+        generate: Generate,
+        on_wait: WaitNotice | None,
+        pieces: Sequence[Piece],
+    ) -> Answer:
         started = time.monotonic()
         history = self._memory.history(question.conversation)
         request = await self._router_input(question, history, request_text, started)
         # Scanning a long request is CPU work: off the event loop.
         try:
             item = dict(request)
-            with metrics.timed(metrics.DETECTOR_SECONDS.observe):
+            with (
+                TRACER.start_as_current_span("classify"),
+                metrics.timed(metrics.DETECTOR_SECONDS.observe),
+            ):
                 decision = await cpu_work(self._router.scan_work(item), self._router.classify, item)
         except Exception as exc:
             await self._record_failure(question, Outcome.ERROR, "routing_failed", started)
@@ -392,7 +418,11 @@ class AnswerService:
             ):
                 answering = True
                 route, model = decision.route.value, decision.model
-                with metrics.timed(metrics.MODEL_SECONDS.labels(route, model).observe):
+                attributes = {"hearthbot.route": route, "hearthbot.model": model}
+                with (
+                    TRACER.start_as_current_span("model", attributes=attributes),
+                    metrics.timed(metrics.MODEL_SECONDS.labels(route, model).observe),
+                ):
                     return await work()
         except Busy:
             log.warning("line full; request turned away", extra={"route": decision.route.value})

@@ -4,11 +4,15 @@ restarts is an outage of seconds, not a crash or a hang."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from bot.redis_urls import parse_sentinel_url
 from bot.settings import Settings
 
 # Reconnect attempts per command (redis-py's own retry, with jittered backoff capped at 1 s):
@@ -21,27 +25,54 @@ RECONNECT_RETRIES = 3
 BEST_EFFORT_TIMEOUT_S = 1.0
 
 
+class BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """Sentinel's pool (it asks the Sentinels where the master is, and follows a failover)
+    with the blocking pool's waiting for a free connection."""
+
+
 def open_redis(settings: Settings) -> aioredis.Redis:
-    """A client on a `BlockingConnectionPool` sized by REDIS_MAX_CONNECTIONS.
+    """A client on a `BlockingConnectionPool` sized by REDIS_MAX_CONNECTIONS, to the server
+    REDIS_URL names, or to the master its Sentinels name (`redis+sentinel://`).
 
     redis-py's default pool raises `MaxConnectionsError` once every connection is in use,
     which under load failed requests that only had to wait a few milliseconds.
     """
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url,
-        password=settings.redis_password.get_secret_value() if settings.redis_password else None,
-        max_connections=settings.redis_max_connections,
-        timeout=settings.redis_pool_timeout_s,
-        socket_timeout=settings.redis_socket_timeout_s,
-        socket_connect_timeout=settings.redis_socket_timeout_s,
-        retry=Retry(
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    options: dict[str, Any] = {
+        "max_connections": settings.redis_max_connections,
+        "timeout": settings.redis_pool_timeout_s,
+        "socket_timeout": settings.redis_socket_timeout_s,
+        "socket_connect_timeout": settings.redis_socket_timeout_s,
+        "retry": Retry(
             ExponentialWithJitterBackoff(base=0.05, cap=1.0),
             RECONNECT_RETRIES,
             supported_errors=(RedisConnectionError,),
         ),
-        retry_on_error=[RedisConnectionError],
+        "retry_on_error": [RedisConnectionError],
         # A connection idle for this long is checked before use, so one that a Redis
         # restart closed is replaced instead of failing the next command.
-        health_check_interval=10,
+        "health_check_interval": 10,
+    }
+    sentinel = parse_sentinel_url(settings.redis_url)
+    if sentinel is None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url, password=password, **options
+        )
+        return aioredis.Redis.from_pool(pool)
+    sentinels = Sentinel(  # type: ignore[no-untyped-call]
+        sentinel.hosts,
+        sentinel_kwargs={
+            "password": sentinel.password,
+            "socket_timeout": settings.redis_socket_timeout_s,
+            "socket_connect_timeout": settings.redis_socket_timeout_s,
+        },
     )
-    return aioredis.Redis.from_pool(pool)
+    client: aioredis.Redis = sentinels.master_for(
+        sentinel.service,
+        connection_pool_class=BlockingSentinelPool,
+        db=sentinel.db,
+        password=password,
+        ssl=sentinel.tls,
+        **options,
+    )
+    return client

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.file_origins import check_extra_origin
 from bot.llm.model_spec import ModelSpec, parse_closed_model, parse_local_model
 from bot.rate_limits import parse_limit
+from bot.redis_urls import parse_sentinel_url
 
 OLLAMA_DEFAULT_URL = "http://localhost:11434"
 
@@ -118,12 +119,25 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(default=30.0, ge=0)
 
     log_level: str = "INFO"
+    # OpenTelemetry spans (no message text) to OTEL_EXPORTER_OTLP_ENDPOINT: "otlp", or "off".
+    tracing: Literal["off", "otlp"] = "off"
 
     @field_validator("confidential_channels", mode="before")
     @classmethod
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if parse_sentinel_url(value) is None and not value.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError(
+                "must be redis://, rediss://, unix:// or redis+sentinel://host:port,…/service"
+            )
         return value
 
     @field_validator("rate_limit_per_user", "rate_limit_per_channel")

@@ -6,6 +6,10 @@ cd "$ROOT"
 
 ensure_venv dev
 ensure_redis
+if ! command -v kubectl >/dev/null 2>&1; then
+  say "WARNING: kubectl is missing; tests/test_deploy.py renders the Kubernetes overlays with"
+  say "'kubectl kustomize' and will fail: install kubectl (https://kubernetes.io/docs/tasks/tools/)"
+fi
 
 say "ruff"
 "$VENV/bin/ruff" check bot tests scripts bench

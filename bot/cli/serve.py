@@ -13,6 +13,7 @@ from aiohttp import web
 from bot.app import Services, build_bolt_app, build_services, build_web_app
 from bot.settings import ConfigError, Settings
 from bot.slack.identity import SlackUnreachable, TokenRejected
+from bot.tracing import start_tracing
 
 log = logging.getLogger("bot")
 
@@ -44,6 +45,7 @@ async def confirm_identity(services: Services) -> None:
 async def serve(settings: Settings, *, socket_mode: bool) -> int:
     """Run until SIGINT or SIGTERM, then shut down gracefully: stop taking requests, let the
     answers in progress finish (up to SHUTDOWN_GRACE_S), close Redis and the model."""
+    stop_tracing = start_tracing(settings)
     services = await build_services(settings)
     runner: web.AppRunner | None = None
     try:
@@ -93,3 +95,5 @@ async def serve(settings: Settings, *, socket_mode: bool) -> int:
         if runner is not None:
             await runner.cleanup()
         await services.aclose()
+        if stop_tracing is not None:
+            stop_tracing()  # sends the spans still batched
