@@ -343,7 +343,29 @@ async def check_closed_model(settings: Settings, session: aiohttp.ClientSession)
             f"{key} works, but {spec.provider} does not offer {spec.name} to it",
             "check CLOSED_MODEL's name (models are retired: see the provider's deprecations page)",
         )
-    return Result("ok", name, f"{spec.provider} accepts {key} and offers {spec.name}")
+    detail = f"{spec.provider} accepts {key} and offers {spec.name}"
+    end_of_life = retirement(spec)
+    if end_of_life:
+        return Result(
+            "warn",
+            name,
+            f"{detail}; it reaches end of life on {end_of_life}",
+            "choose a current model for CLOSED_MODEL (the provider's deprecations page lists them)",
+        )
+    return Result("ok", name, detail)
+
+
+def retirement(spec: ModelSpec) -> str | None:
+    """When the provider retires the model, from the list its SDK warns with (Anthropic's;
+    a private module of the SDK, so its absence means "unknown", not an error)."""
+    if spec.provider != "anthropic":
+        return None
+    try:
+        from anthropic._data.deprecated_models import DEPRECATED_MODELS
+    except ImportError:
+        return None
+    when = DEPRECATED_MODELS.get(spec.name)
+    return str(when) if when else None
 
 
 # ---- Policy and environment --------------------------------------------------------------

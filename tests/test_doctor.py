@@ -179,13 +179,14 @@ async def test_models_the_servers_do_not_serve_and_refused_keys(
 
 async def test_anthropic_key_and_model_are_checked(tmp_path: Path) -> None:
     """Anthropic's /v1/models (x-api-key, anthropic-version), as its API reference shows."""
+    served = ["claude-sonnet-4-6"]
 
     async def models(request: web.Request) -> web.Response:
         if request.headers.get("x-api-key") != ANTHROPIC_KEY:
             error = {"type": "authentication_error", "message": "invalid x-api-key"}
             return web.json_response({"type": "error", "error": error}, status=401)
         assert request.headers.get("anthropic-version")
-        data = [{"type": "model", "id": "claude-sonnet-4-6", "display_name": "Claude"}]
+        data = [{"type": "model", "id": m, "display_name": "Claude"} for m in served]
         return web.json_response({"data": data, "has_more": False})
 
     app = web.Application()
@@ -200,8 +201,13 @@ async def test_anthropic_key_and_model_are_checked(tmp_path: Path) -> None:
         )
         _, lines = await doctor(env, tmp_path)
         assert line(lines, "Closed model").startswith("✓ Closed model: anthropic accepts")
+        _, lines = await doctor({**env, "CLOSED_MODEL": "anthropic:claude-opus-4-8"}, tmp_path)
+        assert "does not offer claude-opus-4-8" in line(lines, "Closed model")
+        # A model the provider retires: still served, and the date is shown.
+        served.append("claude-sonnet-4-5")
         _, lines = await doctor({**env, "CLOSED_MODEL": "anthropic:claude-sonnet-4-5"}, tmp_path)
-        assert "does not offer claude-sonnet-4-5" in line(lines, "Closed model")
+        assert line(lines, "Closed model").startswith("! Closed model: anthropic accepts")
+        assert "reaches end of life on November 30th, 2026" in line(lines, "Closed model")
         _, lines = await doctor({**env, "ANTHROPIC_API_KEY": "sk-ant-wrong"}, tmp_path)
         assert "anthropic refused ANTHROPIC_API_KEY (HTTP 401)" in line(lines, "Closed model")
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections import defaultdict
 
@@ -192,3 +193,17 @@ def test_metrics_labels_are_bounded() -> None:
     )
     assert metrics.slack_error_code(b'{"ok":false,"error":"Hello <@U1>"}') == "other"
     assert metrics.slack_error_code(b'{"ok":false,"error":') is None
+
+
+def test_the_grafana_dashboard_uses_exactly_the_metrics_hearthbot_exports() -> None:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "hearthbot-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {
+        re.sub(r"_(total|bucket|count|sum)$", "", name)
+        for expr in exprs
+        for name in re.findall(r"\b((?:hearthbot|process)_[a-z_]+)\b", expr)
+    }
+    exported = {family.name for family in metrics.REGISTRY.collect()}
+    assert used <= exported, used - exported
+    ours = {name for name in exported if name.startswith("hearthbot_")}
+    assert ours <= used, f"not on the dashboard: {ours - used}"
