@@ -213,6 +213,38 @@ def test_compose_file_is_valid_against_the_compose_specification(tmp_path: Path)
     assert result.returncode != 0
 
 
+def compose_shell(script: str) -> str:
+    """A compose file's shell script as the container's sh sees it ($$ is a literal $)."""
+    return script.replace("$$", "$")
+
+
+def test_compose_shell_scripts_parse_and_pull_only_ollama_models() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    scripts = [
+        services["redis"]["command"][-1],
+        services["redis"]["healthcheck"]["test"][-1],
+        services["ollama-pull"]["entrypoint"][-1],
+    ]
+    for script in scripts:
+        assert run("sh", "-n", "-c", compose_shell(script)).returncode == 0, script
+    pull = compose_shell(scripts[-1]).replace("exec ollama pull", "echo pulling")
+    for model, said in (
+        ("ollama:llama3.2:3b", "pulling llama3.2:3b"),
+        ("openai:Qwen/Qwen2.5-7B-Instruct", "LOCAL_MODEL is not an Ollama model: nothing to pull"),
+    ):
+        result = subprocess.run(  # noqa: S603 - the script under test
+            ["/bin/sh", "-c", pull], env={"LOCAL_MODEL": model}, capture_output=True, text=True,
+            timeout=10, check=False,
+        )  # fmt: skip
+        assert result.stdout.strip() == said
+    refused = subprocess.run(  # noqa: S603
+        ["/bin/sh", "-c", compose_shell(scripts[0]).replace("exec redis-server", "exec true")],
+        env={}, capture_output=True, text=True, timeout=10, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "set REDIS_PASSWORD in .env" in refused.stderr
+
+
 def test_compose_stack_is_wired_to_the_app() -> None:
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     app = services["hearthbot"]
@@ -343,6 +375,22 @@ def test_network_policy_lets_hearthbot_reach_only_its_dependencies(
         assert [p["port"] for p in rule["ports"]] == [443]
         assert "10.0.0.0/8" in rule["to"][0]["ipBlock"]["except"]
         assert f":{model_port}" in app_config(docs)["LOCAL_BASE_URL"]
+
+
+def test_ollama_pulls_the_model_the_app_asks_for(
+    rendered: dict[str, list[dict[str, Any]]],
+) -> None:
+    for overlay in ("ollama", "socket-mode"):
+        docs = rendered[overlay]
+        pod = by_kind(docs, "StatefulSet", "ollama")["spec"]["template"]["spec"]
+        (pull,) = pod["initContainers"]
+        (model,) = [e["value"] for e in pull["env"] if e["name"] == "MODEL"]
+        assert app_config(docs)["LOCAL_MODEL"] == f"ollama:{model}"
+        script = pull["command"][-1]
+        assert 'ollama pull "$MODEL"' in script
+        assert "%1" not in script  # no job control in a non-interactive sh
+    compose = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert "ollama pull" in compose["ollama-pull"]["entrypoint"][-1]
 
 
 def test_the_policy_file_loads(tmp_path: Path) -> None:
