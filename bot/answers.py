@@ -35,7 +35,7 @@ from bot.memory import ConversationKey, ConversationMemory, RedisChatHistory
 from bot.routing.channel import ChannelFacts
 from bot.routing.decision import Route, RouteDecision
 from bot.routing.sensitive import SensitiveDetector
-from bot.tracing import TRACER
+from bot.tracing import span
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -284,10 +284,10 @@ class AnswerService:
         pieces: Sequence[Piece],
     ) -> Answer:
         """The one path every request takes, traced as one span (no text in it)."""
-        with TRACER.start_as_current_span("answer") as span:
+        with span("answer") as current:
             answer = await self._steps(question, request_text, generate, on_wait, pieces)
             decision = answer.decision
-            span.set_attributes(
+            current.set_attributes(
                 {
                     "hearthbot.route": decision.route.value,
                     "hearthbot.reasons": list(decision.reasons),
@@ -313,7 +313,7 @@ class AnswerService:
         try:
             item = dict(request)
             with (
-                TRACER.start_as_current_span("classify"),
+                span("classify"),
                 metrics.timed(metrics.DETECTOR_SECONDS.observe),
             ):
                 decision = await cpu_work(self._router.scan_work(item), self._router.classify, item)
@@ -420,7 +420,7 @@ class AnswerService:
                 route, model = decision.route.value, decision.model
                 attributes = {"hearthbot.route": route, "hearthbot.model": model}
                 with (
-                    TRACER.start_as_current_span("model", attributes=attributes),
+                    span("model", attributes),
                     metrics.timed(metrics.MODEL_SECONDS.labels(route, model).observe),
                 ):
                     return await work()

@@ -11,6 +11,7 @@ asked through LOCAL_PROXY only, as the app does.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from bot.routing.decision import describe_categories
 from bot.routing.policy import Policy, PolicyError, load_policy
 from bot.settings import Settings
 from bot.slack.scopes import REQUIRED_SCOPES, missing_scopes
+
+log = logging.getLogger(__name__)
 
 Status = Literal["ok", "warn", "fail"]
 TIMEOUT_S = 5.0
@@ -73,6 +76,24 @@ async def _get(
             return resp.status, body, resp.headers
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise Unreachable(type(exc).__name__) from exc
+
+
+def shown_url(url: str) -> str:
+    """A URL fit to print: any password in it replaced by ***. Pure."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    if not sep or "@" not in netloc:
+        return url
+    auth, _, hosts = netloc.rpartition("@")
+    user = auth.partition(":")[0]
+    return f"{scheme}://{user}:***@{hosts}{slash}{path}"
+
+
+def items(value: object) -> list[dict[str, object]]:
+    """The dict entries of a JSON list, whatever else a server sent instead. Pure."""
+    if not isinstance(value, list):
+        return []
+    return [entry for entry in value if isinstance(entry, dict)]
 
 
 # ---- Slack -----------------------------------------------------------------------------
@@ -160,7 +181,11 @@ def check_slack_mode(settings: Settings) -> Result:
 async def check_redis(settings: Settings) -> Result:
     """Reachable, its version, persistence on, and no eviction."""
     name = "Redis"
-    client = open_redis(settings)
+    where = shown_url(settings.redis_url)
+    try:
+        client = open_redis(settings)
+    except ValueError as exc:
+        return Result("fail", name, f"REDIS_URL {where}: {exc}", "fix REDIS_URL")
     try:
         async with asyncio.timeout(TIMEOUT_S):
             server = await client.info("server")
@@ -174,7 +199,7 @@ async def check_redis(settings: Settings) -> Result:
         return Result(
             "fail",
             name,
-            f"no answer at {settings.redis_url} ({type(exc).__name__})",
+            f"no answer at {where} ({type(exc).__name__})",
             "start Redis, or set REDIS_URL (and REDIS_PASSWORD) to yours",
         )
     finally:
@@ -193,8 +218,8 @@ def judge_redis(
     version = f"Redis {server.get('redis_version', '?')}"
     problems, hints = [], []
     aof = str(persistence.get("aof_enabled")) == "1"
-    if not aof and save in {"", "unknown"}:
-        problems.append("keeps nothing on disk" if save == "" else "persistence unknown")
+    if not aof and save == "":
+        problems.append("keeps nothing on disk")
         hints.append(
             "turn on appendonly yes (a restart would forget which threads are confidential)"
         )
@@ -207,6 +232,14 @@ def judge_redis(
         )
     if problems:
         return Result("fail", name, f"{version}; " + ", ".join(problems), "; ".join(hints))
+    if not aof and save == "unknown":
+        # A managed Redis refuses CONFIG: its persistence is the provider's setting.
+        return Result(
+            "warn",
+            name,
+            f"{version}; persistence unknown (CONFIG refused); maxmemory-policy {policy}",
+            "make sure the provider keeps data across restarts (AOF or snapshots)",
+        )
     kept = "append-only file" if aof else f"snapshots ({save})"
     return Result("ok", name, f"{version}; persistence: {kept}; maxmemory-policy {policy}")
 
@@ -267,16 +300,27 @@ def judge_local_models(spec: ModelSpec, base: str, body: object) -> Result:
     name = "Local model"
     data = body if isinstance(body, dict) else {}
     if spec.provider == "ollama":
-        items = data.get("models") or []
-        served = {str(m.get("name") or m.get("model")) for m in items if isinstance(m, dict)}
+        entries = items(data.get("models"))
+        names = {str(m.get("name") or m.get("model")): m for m in entries}
         wanted = {spec.name, f"{spec.name}:latest"}
         pull = f"ollama pull {spec.name}"
     else:
-        items = data.get("data") or []
-        served = {str(m.get("id")) for m in items if isinstance(m, dict)}
+        names = {str(m.get("id")): m for m in items(data.get("data"))}
         wanted = {spec.name}
         pull = "start the server with this model (vLLM --model, llama-server -m …)"
-    cloud = sorted(m for m in served if is_cloud_model(m))
+    served = set(names)
+    # Ollama lists a cloud model (or a local alias of one) with the host it runs on.
+    remote = {name for name, entry in names.items() if entry.get("remote_host")}
+    cloud = sorted(m for m in served if is_cloud_model(m) or m in remote)
+    chosen = wanted & served
+    if chosen & remote:
+        host = names[sorted(chosen & remote)[0]].get("remote_host")
+        return Result(
+            "fail",
+            name,
+            f"{spec.name} on {base} runs on {host}, not on this server",
+            "choose a model that runs on your own hardware for LOCAL_MODEL",
+        )
     if not wanted & served:
         listed = ", ".join(sorted(served)[:8]) or "none"
         return Result(
@@ -335,7 +379,7 @@ async def check_closed_model(settings: Settings, session: aiohttp.ClientSession)
     if status >= 300:
         return Result("fail", name, f"{url} answered HTTP {status}", "try again later")
     data = body if isinstance(body, dict) else {}
-    ids = {str(m.get("id")) for m in data.get("data") or [] if isinstance(m, dict)}
+    ids = {str(m.get("id")) for m in items(data.get("data"))}
     if spec.name not in ids:
         return Result(
             "fail",
@@ -405,8 +449,19 @@ def describe_policy(policy: Policy) -> str:
     )
 
 
-def check_environment(environ: Mapping[str, str]) -> list[Result]:
-    """Variables that would send data somewhere else. Pure."""
+def otlp_traces_endpoint(environ: Mapping[str, str]) -> str:
+    """Where the OTLP/HTTP exporter sends spans, by OpenTelemetry's own rules. Pure."""
+    specific = environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if specific:
+        return shown_url(specific)
+    base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318"
+    return shown_url(base.rstrip("/") + "/v1/traces")
+
+
+def check_environment(environ: Mapping[str, str], tracing: str | None = None) -> list[Result]:
+    """Variables that would send data somewhere else; `tracing` is TRACING as the settings
+    read it (from .env too), else the environment's. Pure."""
+    tracing = (tracing or environ.get("TRACING", "off")).lower()
     results = []
     on = [
         v
@@ -445,13 +500,12 @@ def check_environment(environ: Mapping[str, str]) -> list[Result]:
                 "make sure you trust that proxy",
             )
         )
-    if environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") and environ.get("TRACING", "").lower() == "otlp":
+    if tracing == "otlp":
         results.append(
             Result(
                 "ok",
                 "Tracing",
-                "OpenTelemetry spans (no message text) go to "
-                f"{environ['OTEL_EXPORTER_OTLP_ENDPOINT']}",
+                f"OpenTelemetry spans (no message text) go to {otlp_traces_endpoint(environ)}",
             )
         )
     if not results:
@@ -476,6 +530,20 @@ def check_memory_encryption(settings: Settings) -> Result:
 # ---- All of them ------------------------------------------------------------------------
 
 
+async def guarded(name: str, check: Awaitable[Result]) -> Result:
+    """A check that failed in a way it did not foresee is a red line, not a traceback."""
+    try:
+        return await check
+    except Exception as exc:
+        log.warning("doctor check failed", exc_info=True)
+        return Result(
+            "fail",
+            name,
+            f"the check itself failed ({type(exc).__name__})",
+            "the server answered something unexpected; the other lines still hold",
+        )
+
+
 async def diagnose(settings: Settings, environ: Mapping[str, str] | None = None) -> list[Result]:
     """Every check, the slow ones concurrently, in a fixed order."""
     env = os.environ if environ is None else environ
@@ -486,7 +554,10 @@ async def diagnose(settings: Settings, environ: Mapping[str, str] | None = None)
             check_local_model(settings, session),
             check_closed_model(settings, session),
         ]
-        token, redis, local, closed = await asyncio.gather(*slow)
+        names = ("Slack bot token", "Redis", "Local model", "Closed model")
+        token, redis, local, closed = await asyncio.gather(
+            *(guarded(n, c) for n, c in zip(names, slow, strict=True))
+        )
     return [
         token,
         check_slack_mode(settings),
@@ -495,5 +566,5 @@ async def diagnose(settings: Settings, environ: Mapping[str, str] | None = None)
         closed,
         check_policy(settings),
         check_memory_encryption(settings),
-        *check_environment(env),
+        *check_environment(env, settings.tracing),
     ]

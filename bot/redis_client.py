@@ -61,8 +61,11 @@ def open_redis(settings: Settings) -> aioredis.Redis:
         return aioredis.Redis.from_pool(pool)
     sentinels = Sentinel(  # type: ignore[no-untyped-call]
         sentinel.hosts,
+        # The Sentinels too are reached over TLS with rediss+sentinel:// (their password
+        # would otherwise cross the network in clear).
         sentinel_kwargs={
             "password": sentinel.password,
+            "ssl": sentinel.tls,
             "socket_timeout": settings.redis_socket_timeout_s,
             "socket_connect_timeout": settings.redis_socket_timeout_s,
         },

@@ -36,12 +36,15 @@ def parse_sentinel_url(url: str) -> SentinelUrl | None:
     for item in netloc.split(","):
         host, _, port = item.strip().rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{item!r} is not host:port (a Sentinel, usually port 26379)")
+            raise ValueError(
+                "the Sentinels must be host:port,host:port (a Sentinel listens on 26379); "
+                "a password must be percent-encoded"
+            )
         hosts.append((host.strip("[]"), int(port)))
     parts = [p for p in path.split("/") if p]
     if not parts or len(parts) > 2:
         raise ValueError("the path must be /<service>[/<db>], e.g. /mymaster/0")
     if len(parts) == 2 and not parts[1].isdigit():
-        raise ValueError(f"{parts[1]!r} is not a database number")
+        raise ValueError("the database after the service must be a number")
     db = int(parts[1]) if len(parts) == 2 else 0
     return SentinelUrl(hosts, unquote(parts[0]), db, password, SENTINEL_SCHEMES[scheme])

@@ -10,9 +10,10 @@ from typing import Annotated, Literal
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from redis.asyncio.connection import parse_url as parse_redis_url
 
 from bot.file_origins import check_extra_origin
-from bot.llm.model_spec import ModelSpec, parse_closed_model, parse_local_model
+from bot.llm.model_spec import ModelSpec, is_ollama_cloud, parse_closed_model, parse_local_model
 from bot.rate_limits import parse_limit
 from bot.redis_urls import parse_sentinel_url
 
@@ -132,12 +133,13 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str) -> str:
-        if parse_sentinel_url(value) is None and not value.startswith(
-            ("redis://", "rediss://", "unix://")
-        ):
+        if parse_sentinel_url(value) is not None:
+            return value
+        if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(
                 "must be redis://, rediss://, unix:// or redis+sentinel://host:port,…/service"
             )
+        parse_redis_url(value)  # redis-py's own reading: a bad port or host is named here
         return value
 
     @field_validator("rate_limit_per_user", "rate_limit_per_channel")
@@ -204,6 +206,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_local_endpoint(self) -> Settings:
+        url = self.local_url
+        if url is not None and is_ollama_cloud(url):
+            raise ValueError(
+                "LOCAL_BASE_URL: ollama.com is Ollama's cloud, not a server of yours; "
+                "confidential text would leave the premises"
+            )
         # The OpenAI client falls back to OPENAI_BASE_URL and then to OpenAI's own servers
         # when it is given no URL: a "local" model configured that way would send
         # confidential text to the cloud. Refuse to start instead.

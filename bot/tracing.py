@@ -10,13 +10,32 @@ enabled. The exporter is OTLP over HTTP, configured by OpenTelemetry's own varia
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from opentelemetry import trace
+from opentelemetry.trace import Span, StatusCode
+from opentelemetry.util.types import AttributeValue
 
 from bot.settings import ConfigError, Settings
 
 TRACER = trace.get_tracer("hearthbot")
+
+
+@contextmanager
+def span(name: str, attributes: Mapping[str, AttributeValue] | None = None) -> Iterator[Span]:
+    """A span of ours. An exception is recorded as its type's name only: OpenTelemetry's
+    default would store its message and stack trace, chained causes included, and those
+    can quote what someone wrote."""
+    with TRACER.start_as_current_span(
+        name, attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as current:
+        try:
+            yield current
+        except BaseException as exc:
+            current.set_attribute("error.type", type(exc).__name__)
+            current.set_status(StatusCode.ERROR)
+            raise
 
 
 def start_tracing(settings: Settings) -> Callable[[], None] | None:

@@ -369,8 +369,21 @@ def test_network_policy_lets_hearthbot_reach_only_its_dependencies(
         assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
         ports = sorted(p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"])
         model_port = 8000 if overlay == "vllm" else 11434
-        assert ports == sorted([53, 53, 6379, model_port, 443])
-        outside = [r for r in policy["spec"]["egress"] if any("ipBlock" in t for t in r["to"])]
+        assert ports == sorted([53, 53, 6379, 6380, 26379, model_port, 443])
+        # Only Redis' ports may go anywhere (a managed Redis has a private address).
+        anywhere = [r for r in policy["spec"]["egress"] if "to" not in r]
+        assert [sorted(p["port"] for p in r["ports"]) for r in anywhere] == [[6379, 6380, 26379]]
+        model = [
+            r for r in policy["spec"]["egress"]
+            if any(p["port"] == model_port for p in r["ports"])
+        ]  # fmt: skip
+        (model_rule,) = model
+        assert model_rule["to"][0]["podSelector"]["matchLabels"] == {
+            "app.kubernetes.io/name": "vllm" if overlay == "vllm" else "ollama"
+        }
+        outside = [
+            r for r in policy["spec"]["egress"] if any("ipBlock" in t for t in r.get("to", []))
+        ]
         (rule,) = outside
         assert [p["port"] for p in rule["ports"]] == [443]
         assert "10.0.0.0/8" in rule["to"][0]["ipBlock"]["except"]

@@ -273,3 +273,79 @@ def test_render_marks_and_hints() -> None:
         "✗ Redis: down\n    → start it\n"
     )
     assert "\033[31m✗\033[0m" in render(Result("fail", "R", "d"), colour=True)
+
+
+async def test_passwords_are_never_printed_and_garbage_answers_are_red_lines(
+    tmp_path: Path,
+) -> None:
+    """Redis and Sentinel passwords in REDIS_URL; servers answering JSON of the wrong
+    shape."""
+
+    async def garbage(_: web.Request) -> web.Response:
+        return web.json_response({"models": 5, "data": 7, "ok": True})
+
+    app = web.Application()
+    app.router.add_get("/api/tags", garbage)
+    app.router.add_get("/v1/models", garbage)
+    runner, url = await serve_on_loopback(app)
+    try:
+        for redis_url in (
+            f"redis://:TopSecretPw@127.0.0.1:{free_port()}/0",
+            f"redis+sentinel://:SentinelPw@127.0.0.1:{free_port()}/mymaster",
+        ):
+            env = clean_env(
+                redis_url,
+                LOCAL_MODEL="ollama:llama3.2:3b",
+                LOCAL_BASE_URL=url,
+                CLOSED_MODEL="openai:gpt-5.4-mini",
+                OPENAI_API_KEY="sk-doctor",
+                OPENAI_BASE_URL=f"{url}/v1",
+                TRACING="otlp",
+                OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="https://user:OtlpPw@otlp.example/v1/traces",
+            )
+            code, lines = await doctor(env, tmp_path)
+            report = "\n".join(lines)
+            for secret in ("TopSecretPw", "SentinelPw", "OtlpPw", "sk-doctor"):
+                assert secret not in report
+            assert code == 1
+            assert ":***@127.0.0.1" in line(lines, "Redis")
+            assert "does not serve llama3.2:3b (it serves: none)" in line(lines, "Local model")
+            assert "does not offer gpt-5.4-mini" in line(lines, "Closed model")
+            assert line(lines, "Tracing") == (
+                "✓ Tracing: OpenTelemetry spans (no message text) go to "
+                "https://user:***@otlp.example/v1/traces"
+            )
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_local_alias_of_a_cloud_model_is_red(tmp_path: Path) -> None:
+    """Ollama lists a cloud model, or a local name copied from one, with its remote host."""
+
+    async def tags(_: web.Request) -> web.Response:
+        entry = {"name": "llama3.2:3b", "remote_host": "https://ollama.com:443"}
+        return web.json_response({"models": [entry]})
+
+    app = web.Application()
+    app.router.add_get("/api/tags", tags)
+    runner, url = await serve_on_loopback(app)
+    try:
+        env = clean_env(
+            f"redis://127.0.0.1:{free_port()}/0",
+            LOCAL_MODEL="ollama:llama3.2:3b",
+            LOCAL_BASE_URL=url,
+        )
+        code, lines = await doctor(env, tmp_path)
+        assert code == 1
+        assert line(lines, "Local model") == (
+            f"✗ Local model: llama3.2:3b on {url} runs on https://ollama.com:443, not on this "
+            "server"
+        )
+    finally:
+        await runner.cleanup()
+
+
+def test_managed_redis_that_refuses_config_is_a_warning() -> None:
+    result = judge_redis({"redis_version": "7.2"}, {"aof_enabled": 0}, {}, "unknown")
+    assert result.status == "warn"
+    assert "persistence unknown (CONFIG refused)" in result.detail

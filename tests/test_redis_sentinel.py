@@ -155,10 +155,24 @@ def test_sentinel_urls_are_parsed_and_bad_ones_named() -> None:
     for bad, says in (
         ("redis+sentinel://s1/svc", "host:port"),
         ("redis+sentinel://s1:26379", "/<service>"),
-        ("redis+sentinel://s1:26379/svc/x", "database number"),
+        ("redis+sentinel://s1:26379/svc/x", "must be a number"),
         ("redis+sentinel://s1:99999/svc", "host:port"),
     ):
         with pytest.raises(ConfigError, match=says):
             load_settings(_env_file=None, redis_url=bad)
     with pytest.raises(ConfigError, match="REDIS_URL"):
         load_settings(_env_file=None, redis_url="http://localhost:6379")
+
+
+def test_tls_sentinel_urls_reach_the_sentinels_over_tls_too() -> None:
+    from redis.asyncio.connection import SSLConnection
+
+    from bot.redis_client import open_redis
+
+    settings = load_settings(_env_file=None, redis_url="rediss+sentinel://:pw@s1:26379/svc/1")
+    client = open_redis(settings)
+    pool = client.connection_pool
+    assert issubclass(pool.connection_class, SSLConnection)  # the master
+    (sentinel,) = pool.sentinel_manager.sentinels  # type: ignore[attr-defined]
+    assert issubclass(sentinel.connection_pool.connection_class, SSLConnection)
+    assert sentinel.connection_pool.connection_kwargs["password"] == "pw"

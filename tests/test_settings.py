@@ -53,6 +53,19 @@ def test_a_copied_env_example_starts_with_the_defaults(
         ({"local_model": "ollama:gpt-oss:120b-cloud"}, "LOCAL_MODEL"),
         ({"local_model": "ollama:deepseek-v3.1:671B-Cloud"}, "LOCAL_MODEL"),
         ({"local_model": "ollama:glm-4.6:cloud"}, "LOCAL_MODEL"),
+        # Ollama's hosted API is not a local server, whatever the model is called.
+        (
+            {"local_model": "ollama:gpt-oss:120b", "local_base_url": "https://ollama.com"},
+            "LOCAL_BASE_URL",
+        ),
+        (
+            {"local_model": "openai:gpt-oss:120b", "local_base_url": "https://api.Ollama.com./v1"},
+            "LOCAL_BASE_URL",
+        ),
+        # REDIS_URL as redis-py reads it: a bad port or host stops start-up with its name.
+        ({"redis_url": "redis://localhost:abc/0"}, "REDIS_URL"),
+        ({"redis_url": "redis://localhost:99999/0"}, "REDIS_URL"),
+        ({"redis_url": "redis://[::1/0"}, "REDIS_URL"),
         (
             {"local_model": "openai:gpt-oss:20b-cloud", "local_base_url": "http://o:11434/v1"},
             "LOCAL_MODEL",

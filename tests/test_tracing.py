@@ -127,3 +127,34 @@ async def test_spans_say_what_happened_and_never_what_was_said(
         shown = f"{span.name} {attributes(span)}"
         for word in ("Bluefin", "mallory", "example.com", BOT_TOKEN):
             assert word not in shown, (word, shown)
+
+
+def test_a_failed_step_records_its_exception_type_and_never_its_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OpenTelemetry's default would keep the message and the stack trace of the exception
+    and of its cause, which can quote the question."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from bot import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "TRACER", provider.get_tracer("hearthbot"))
+
+    def fail() -> None:
+        try:
+            raise ValueError(f"could not parse {QUESTION}")
+        except ValueError as exc:
+            raise RuntimeError("RuntimeError") from exc
+
+    with pytest.raises(RuntimeError), tracing.span("answer"):
+        fail()
+    (recorded,) = exporter.get_finished_spans()
+    assert recorded.attributes == {"error.type": "RuntimeError"}
+    assert recorded.status.status_code.name == "ERROR"
+    assert not recorded.status.description
+    assert recorded.events == ()  # no exception event, no stack trace

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 Provider = Literal["embedded", "ollama", "openai", "anthropic"]
 
@@ -37,6 +38,16 @@ def is_cloud_model(name: str) -> bool:
     `deepseek-v3.1:cloud`): Ollama forwards those to its own servers. Pure."""
     tag = name.strip().lower().rsplit(":", 1)[-1]
     return tag == "cloud" or tag.endswith("-cloud")
+
+
+# Ollama's hosted API (ollama.com, and any of its subdomains).
+OLLAMA_CLOUD_HOST = "ollama.com"
+
+
+def is_ollama_cloud(url: str) -> bool:
+    """True when a server URL is Ollama's cloud. Pure."""
+    host = (urlsplit(url.strip()).hostname or "").rstrip(".").lower()
+    return host == OLLAMA_CLOUD_HOST or host.endswith("." + OLLAMA_CLOUD_HOST)
 
 
 def parse_local_model(value: str) -> ModelSpec:

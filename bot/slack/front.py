@@ -32,7 +32,7 @@ from bot.logs import REQUEST_ID, REQUEST_ID_HEADER, new_request_id
 from bot.slack.ask_command import ack_text
 from bot.slack.request_body import BadBody, decode_body, parse_body
 from bot.slack.web_clients import SLACK_FAILURES, ResponseUrlError, post_to_response_url
-from bot.tracing import TRACER
+from bot.tracing import span
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,9 @@ class SlackFront:
         headers = {**request.headers, REQUEST_ID_HEADER: request_id}
         # The span ends with the acknowledgement; the work started for the request (in the
         # tasks it spawns, which copy the context) opens its spans beneath it.
-        with TRACER.start_as_current_span(
-            "slack.request", attributes={"hearthbot.request_id": request_id}
-        ) as span:
+        with span("slack.request", {"hearthbot.request_id": request_id}) as current:
             response = await self._handle(request, headers)
-            span.set_attribute("http.response.status_code", response.status)
+            current.set_attribute("http.response.status_code", response.status)
             return response
 
     async def _handle(self, request: web.Request, headers: dict[str, str]) -> web.Response:
