@@ -5,6 +5,7 @@ the real OTLP exporter, and a collector that decodes OpenTelemetry's protobuf.""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -100,11 +101,12 @@ async def test_spans_say_what_happened_and_never_what_was_said(
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
     }
     # Off by default: the endpoint alone sends nothing.
-    await ask_once(clean_env(TEST_REDIS_URL, REDIS_PREFIX="hearthbot-trace-off", **base), slack)
+    run_id = uuid.uuid4().hex[:8]  # a fresh key prefix: nothing remembered from other runs
+    await ask_once(clean_env(TEST_REDIS_URL, REDIS_PREFIX=f"trace-off-{run_id}", **base), slack)
     await asyncio.sleep(0.5)
     assert collector.spans == []
 
-    env = clean_env(TEST_REDIS_URL, REDIS_PREFIX="hearthbot-trace-on", TRACING="otlp", **base)
+    env = clean_env(TEST_REDIS_URL, REDIS_PREFIX=f"trace-on-{run_id}", TRACING="otlp", **base)
     await ask_once(env, slack)  # the spans are flushed when serve stops
     by_name: dict[str, list[Any]] = {}
     for span in collector.spans:

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from aiohttp import web
 
 
-async def serve_on_loopback(app: web.Application) -> tuple[web.AppRunner, str]:
-    """Start `app` on 127.0.0.1 and an OS-chosen port; return its runner and base URL."""
+async def serve_on_loopback(app: web.Application, port: int = 0) -> tuple[web.AppRunner, str]:
+    """Start `app` on 127.0.0.1 and `port` (0: one the OS chooses); return its runner and
+    base URL."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     return runner, f"http://127.0.0.1:{port}"

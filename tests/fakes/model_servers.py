@@ -66,13 +66,13 @@ class FakeModelServer:
         """What the app is configured with: `/v1` for OpenAI-compatible, the root for Ollama."""
         return f"{self.url}/v1" if self.protocol == "openai" else self.url
 
-    async def start(self) -> FakeModelServer:
+    async def start(self, port: int = 0) -> FakeModelServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._openai_chat)
         app.router.add_get("/v1/models", self._openai_models)
         app.router.add_post("/api/chat", self._ollama_chat)
         app.router.add_get("/api/tags", self._ollama_tags)
-        self._runner, self.url = await serve_on_loopback(app)
+        self._runner, self.url = await serve_on_loopback(app, port)
         return self
 
     async def stop(self) -> None:
