@@ -24,11 +24,11 @@ from bot.customer_email.summarize import SummaryAttempt, summarize_with
 from bot.llm.context_budget import TooLong
 from bot.llm.prompts import Prompts
 from bot.llm.router import (
-    MODEL_ERRORS,
     AnswerRouter,
     LocalModelUnavailable,
     Piece,
     RouterInput,
+    model_errors,
     rejected_request,
 )
 from bot.memory import ConversationKey, ConversationMemory, RedisChatHistory
@@ -461,7 +461,7 @@ class AnswerService:
                     instruction=question.text,
                     context=context,
                 )
-            except MODEL_ERRORS as exc:
+            except model_errors() as exc:
                 if choice is not choices[-1]:
                     log.warning("closed model failed on a summary; trying on-prem")
                     continue

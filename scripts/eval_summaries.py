@@ -30,7 +30,7 @@ from bot.customer_email.summarize import summarize_with  # noqa: E402
 from bot.llm.embedded import EmbeddedModelServer  # noqa: E402
 from bot.llm.models import build_closed_model, build_local_model  # noqa: E402
 from bot.llm.prompts import Prompts  # noqa: E402
-from bot.llm.router import MODEL_ERRORS  # noqa: E402
+from bot.llm.router import model_errors  # noqa: E402
 from bot.llm.safety import disable_prompt_uploads  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
 
@@ -97,7 +97,7 @@ async def evaluate(use_closed: bool, limit: int | None) -> dict[str, Any]:
             attempt = await summarize_with(
                 model, provider, prompts, email_text=email.as_prompt_text(), instruction=""
             )
-        except MODEL_ERRORS as exc:  # a timeout or a server error counts as a failed email
+        except model_errors() as exc:  # a timeout or a server error counts as a failed email
             attempt = None
             error = type(exc).__name__
         seconds = time.monotonic() - started

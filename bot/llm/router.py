@@ -8,6 +8,7 @@ is never retried anywhere but on-prem, whatever the error.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -36,31 +37,24 @@ class LocalModelUnavailable(Exception):
     """The self-hosted model could not answer; nothing was sent anywhere else."""
 
 
-def _provider_errors() -> tuple[type[BaseException], ...]:
-    """Transport and API errors of the model clients: the only errors a fallback may catch."""
+# Each client library's base error, by the module that defines it.
+_PROVIDER_ERRORS = (("openai", "APIError"), ("anthropic", "APIError"), ("ollama", "ResponseError"))
+
+
+def model_errors() -> tuple[type[BaseException], ...]:
+    """Transport and API errors of the model clients: the only errors a fallback may catch.
+
+    A provider's error is listed once its client library is loaded, which `models.py` does
+    when it builds that provider's model: a library never loaded raises nothing. (Importing
+    them all up front cost every process 2-3 s of start-up, anthropic's types alone 2 s.)
+    """
     errors: list[type[BaseException]] = [httpx.HTTPError, ConnectionError, TimeoutError]
-    try:
-        import openai
-
-        errors.append(openai.APIError)
-    except ImportError:  # pragma: no cover - openai comes with langchain-openai
-        pass
-    try:
-        import anthropic
-
-        errors.append(anthropic.APIError)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import ollama
-
-        errors.append(ollama.ResponseError)
-    except ImportError:  # pragma: no cover
-        pass
+    for module, name in _PROVIDER_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            errors.append(getattr(loaded, name))
     return tuple(errors)
 
-
-MODEL_ERRORS = _provider_errors()
 
 # What a model server answers to a request it will not take as it is (too long, mostly):
 # telling it apart from an outage lets the asker know that asking again will not help.
@@ -218,7 +212,7 @@ class AnswerRouter:
             # Not the default `with_fallbacks`, which catches every exception: only errors
             # from the closed provider's client fall back, and only to the on-prem model.
             self.closed_chain = primary.with_fallbacks(
-                [fallback_chain], exceptions_to_handle=MODEL_ERRORS
+                [fallback_chain], exceptions_to_handle=model_errors()
             )
         classify: Runnable[dict[str, Any], RouteDecision] = RunnableLambda(self.classify)
         self.runnable: Runnable[dict[str, Any], RouterEvent] = RunnablePassthrough.assign(
@@ -318,7 +312,7 @@ class AnswerRouter:
         try:
             async for piece in self.local_chain.astream(item):
                 yield piece
-        except MODEL_ERRORS as exc:
+        except model_errors() as exc:
             raise LocalModelUnavailable(str(exc)) from exc
 
     def astream(self, request: RouterInput) -> AsyncIterator[RouterEvent]:
