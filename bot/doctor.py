@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -78,8 +79,17 @@ async def _get(
         raise Unreachable(type(exc).__name__) from exc
 
 
+# Query parameters that carry credentials (redis-py reads `password`; proxies and gateways
+# use the others).
+SECRET_PARAMETERS = re.compile(
+    r"([?&;](?:password|passwd|pass|pwd|token|key|api[-_]?key|secret|auth)=)[^&;#]*", re.I
+)
+
+
 def shown_url(url: str) -> str:
-    """A URL fit to print: any password in it replaced by ***. Pure."""
+    """A URL fit to print: the password before its @ and any credential in its query
+    replaced by ***. Pure."""
+    url = SECRET_PARAMETERS.sub(r"\1***", url)
     scheme, sep, rest = url.partition("://")
     netloc, slash, path = rest.partition("/")
     if not sep or "@" not in netloc:
@@ -284,14 +294,43 @@ async def check_local_model(settings: Settings, session: aiohttp.ClientSession) 
         return Result(
             "fail",
             name,
-            f"{spec.provider} server did not answer at {base} ({exc})",
+            f"{spec.provider} server did not answer at {shown_url(base)} ({exc})",
             "start the model server, or fix LOCAL_BASE_URL; confidential questions "
             "are refused while it is down",
         )
     if status >= 300:
         hint = "check LOCAL_API_KEY" if status in {401, 403} else "check LOCAL_BASE_URL"
-        return Result("fail", name, f"{url} answered HTTP {status}", hint)
-    return judge_local_models(spec, base, body)
+        return Result("fail", name, f"{shown_url(url)} answered HTTP {status}", hint)
+    result = judge_local_models(spec, shown_url(base), body)
+    if result.status != "fail" and spec.provider == "openai" and base.endswith("/v1"):
+        # Ollama's /v1 does not say where a model runs; its /api/tags, beside it, does.
+        remote = await remote_host_of(session, base.removesuffix("/v1"), spec.name, settings)
+        if remote:
+            return Result(
+                "fail",
+                name,
+                f"{spec.name} on {shown_url(base)} runs on {remote}, not on this server",
+                "choose a model that runs on your own hardware for LOCAL_MODEL",
+            )
+    return result
+
+
+async def remote_host_of(
+    session: aiohttp.ClientSession, root: str, model: str, settings: Settings
+) -> str | None:
+    """Where an Ollama server says `model` runs, when that is not itself (None when the
+    server is not an Ollama, or the model runs there)."""
+    try:
+        status, body, _ = await _get(session, f"{root}/api/tags", {}, proxy=settings.local_proxy)
+    except Unreachable:
+        return None
+    if status >= 300 or not isinstance(body, dict):
+        return None
+    for entry in items(body.get("models")):
+        if str(entry.get("name") or entry.get("model")) in {model, f"{model}:latest"}:
+            remote = entry.get("remote_host")
+            return str(remote) if remote else None
+    return None
 
 
 def judge_local_models(spec: ModelSpec, base: str, body: object) -> Result:
@@ -366,7 +405,7 @@ async def check_closed_model(settings: Settings, session: aiohttp.ClientSession)
         return Result(
             "fail",
             name,
-            f"{spec.provider} did not answer at {base} ({exc})",
+            f"{spec.provider} did not answer at {shown_url(base)} ({exc})",
             "check the network path to the provider",
         )
     if status in {401, 403}:
@@ -377,7 +416,7 @@ async def check_closed_model(settings: Settings, session: aiohttp.ClientSession)
             f"create a new key and put it in {key}",
         )
     if status >= 300:
-        return Result("fail", name, f"{url} answered HTTP {status}", "try again later")
+        return Result("fail", name, f"{shown_url(url)} answered HTTP {status}", "try again later")
     data = body if isinstance(body, dict) else {}
     ids = {str(m.get("id")) for m in items(data.get("data"))}
     if spec.name not in ids:

@@ -139,7 +139,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be redis://, rediss://, unix:// or redis+sentinel://host:port,…/service"
             )
-        parse_redis_url(value)  # redis-py's own reading: a bad port or host is named here
+        try:
+            parse_redis_url(value)  # redis-py's own reading of it
+        except ValueError:
+            # Not redis-py's message: it can quote part of a password that is not
+            # percent-encoded.
+            raise ValueError(
+                "cannot be read (a bad host or port, or a password whose /, # or ? is not "
+                "percent-encoded)"
+            ) from None
         return value
 
     @field_validator("rate_limit_per_user", "rate_limit_per_channel")

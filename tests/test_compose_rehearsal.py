@@ -4,9 +4,11 @@ names resolve and their ports are free, following the README's Compose steps."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -39,6 +41,13 @@ def namespace() -> Iterator[str]:
         ip("netns", "exec", name, IP, "link", "set", "lo", "up")
         yield name
     finally:
+        # Whatever the rehearsal left running in the namespace (it failed half-way).
+        pids = subprocess.run(  # noqa: S603 - iproute2
+            [IP, "netns", "pids", name], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
         ip("netns", "del", name, check=False)
         for item in hosts.glob("*"):
             item.unlink()

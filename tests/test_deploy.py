@@ -370,9 +370,14 @@ def test_network_policy_lets_hearthbot_reach_only_its_dependencies(
         ports = sorted(p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"])
         model_port = 8000 if overlay == "vllm" else 11434
         assert ports == sorted([53, 53, 6379, 6380, 26379, model_port, 443])
-        # Only Redis' ports may go anywhere (a managed Redis has a private address).
-        anywhere = [r for r in policy["spec"]["egress"] if "to" not in r]
-        assert [sorted(p["port"] for p in r["ports"]) for r in anywhere] == [[6379, 6380, 26379]]
+        # Every rule names where it may go; Redis' ports only inside the private ranges.
+        assert all(rule.get("to") for rule in policy["spec"]["egress"])
+        (redis_rule,) = [
+            r for r in policy["spec"]["egress"] if any(p["port"] == 6379 for p in r["ports"])
+        ]
+        assert sorted(p["port"] for p in redis_rule["ports"]) == [6379, 6380, 26379]
+        cidrs = sorted(t["ipBlock"]["cidr"] for t in redis_rule["to"] if "ipBlock" in t)
+        assert cidrs == ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
         model = [
             r for r in policy["spec"]["egress"]
             if any(p["port"] == model_port for p in r["ports"])
@@ -382,8 +387,9 @@ def test_network_policy_lets_hearthbot_reach_only_its_dependencies(
             "app.kubernetes.io/name": "vllm" if overlay == "vllm" else "ollama"
         }
         outside = [
-            r for r in policy["spec"]["egress"] if any("ipBlock" in t for t in r.get("to", []))
-        ]
+            r for r in policy["spec"]["egress"]
+            if any(t.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for t in r["to"])
+        ]  # fmt: skip
         (rule,) = outside
         assert [p["port"] for p in rule["ports"]] == [443]
         assert "10.0.0.0/8" in rule["to"][0]["ipBlock"]["except"]

@@ -309,28 +309,32 @@ async def test_passwords_are_never_printed_and_garbage_answers_are_red_lines(
     app.router.add_get("/v1/models", garbage)
     runner, url = await serve_on_loopback(app)
     try:
+        with_password = url.replace("http://", "http://admin:GpuPw@")
         for redis_url in (
             f"redis://:TopSecretPw@127.0.0.1:{free_port()}/0",
+            f"redis://127.0.0.1:{free_port()}/0?password=QueryPw",
             f"redis+sentinel://:SentinelPw@127.0.0.1:{free_port()}/mymaster",
         ):
             env = clean_env(
                 redis_url,
                 LOCAL_MODEL="ollama:llama3.2:3b",
-                LOCAL_BASE_URL=url,
+                LOCAL_BASE_URL=with_password,
                 CLOSED_MODEL="openai:gpt-5.4-mini",
                 OPENAI_API_KEY="sk-doctor",
-                OPENAI_BASE_URL=f"{url}/v1",
+                OPENAI_BASE_URL=f"{url}/v1?api_key=KeyInQuery",
                 TRACING="otlp",
                 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="https://user:OtlpPw@otlp.example/v1/traces",
             )
             code, lines = await doctor(env, tmp_path)
             report = "\n".join(lines)
-            for secret in ("TopSecretPw", "SentinelPw", "OtlpPw", "sk-doctor"):
+            for secret in ("TopSecretPw", "QueryPw", "SentinelPw", "OtlpPw", "GpuPw",
+                           "KeyInQuery", "sk-doctor"):  # fmt: skip
                 assert secret not in report
             assert code == 1
-            assert ":***@127.0.0.1" in line(lines, "Redis")
+            assert "***" in line(lines, "Redis")
             assert "does not serve llama3.2:3b (it serves: none)" in line(lines, "Local model")
-            assert "does not offer gpt-5.4-mini" in line(lines, "Closed model")
+            # The query lands after the path: the server answers 404, and the line masks it.
+            assert "v1?api_key=*** answered HTTP 404" in line(lines, "Closed model")
             assert line(lines, "Tracing") == (
                 "✓ Tracing: OpenTelemetry spans (no message text) go to "
                 "https://user:***@otlp.example/v1/traces"
@@ -340,27 +344,31 @@ async def test_passwords_are_never_printed_and_garbage_answers_are_red_lines(
 
 
 async def test_a_local_alias_of_a_cloud_model_is_red(tmp_path: Path) -> None:
-    """Ollama lists a cloud model, or a local name copied from one, with its remote host."""
+    """Ollama lists a cloud model, or a local name copied from one, with its remote host;
+    its OpenAI-compatible /v1 does not, so /api/tags beside it is asked too."""
 
     async def tags(_: web.Request) -> web.Response:
         entry = {"name": "llama3.2:3b", "remote_host": "https://ollama.com:443"}
         return web.json_response({"models": [entry]})
 
+    async def models(_: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "llama3.2:3b"}]})
+
     app = web.Application()
     app.router.add_get("/api/tags", tags)
+    app.router.add_get("/v1/models", models)
     runner, url = await serve_on_loopback(app)
     try:
-        env = clean_env(
-            f"redis://127.0.0.1:{free_port()}/0",
-            LOCAL_MODEL="ollama:llama3.2:3b",
-            LOCAL_BASE_URL=url,
-        )
-        code, lines = await doctor(env, tmp_path)
-        assert code == 1
-        assert line(lines, "Local model") == (
-            f"✗ Local model: llama3.2:3b on {url} runs on https://ollama.com:443, not on this "
-            "server"
-        )
+        for local_model, base in (("ollama:llama3.2:3b", url), ("openai:llama3.2:3b", f"{url}/v1")):
+            env = clean_env(
+                f"redis://127.0.0.1:{free_port()}/0", LOCAL_MODEL=local_model, LOCAL_BASE_URL=base
+            )
+            code, lines = await doctor(env, tmp_path)
+            assert code == 1
+            assert line(lines, "Local model") == (
+                f"✗ Local model: llama3.2:3b on {base} runs on https://ollama.com:443, not on "
+                "this server"
+            )
     finally:
         await runner.cleanup()
 

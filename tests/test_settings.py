@@ -62,6 +62,11 @@ def test_a_copied_env_example_starts_with_the_defaults(
             {"local_model": "openai:gpt-oss:120b", "local_base_url": "https://api.Ollama.com./v1"},
             "LOCAL_BASE_URL",
         ),
+        # Written as Ollama's clients accept it, without a scheme.
+        (
+            {"local_model": "ollama:gpt-oss:120b", "local_base_url": "ollama.com:443"},
+            "LOCAL_BASE_URL",
+        ),
         # REDIS_URL as redis-py reads it: a bad port or host stops start-up with its name.
         ({"redis_url": "redis://localhost:abc/0"}, "REDIS_URL"),
         ({"redis_url": "redis://localhost:99999/0"}, "REDIS_URL"),
@@ -84,6 +89,15 @@ def test_bad_settings_name_their_variable(overrides: dict[str, object], variable
 @pytest.mark.parametrize("name", ["ollama:llama3.2:3b", "ollama:cloudy-llama", "ollama:mycloud"])
 def test_local_models_whose_names_merely_mention_cloud_are_accepted(name: str) -> None:
     assert load_settings(_env_file=None, local_model=name).local.provider == "ollama"
+
+
+def test_an_unreadable_redis_url_is_refused_without_quoting_its_password() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_env_file=None, redis_url="redis://:Zm9v/YmFy#x@h:6379/0")
+    message = str(caught.value)
+    assert message.startswith("REDIS_URL: cannot be read")
+    assert "Zm9v" not in message
+    assert "YmFy" not in message
 
 
 def test_confidential_channels_are_split_on_commas(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,8 +45,12 @@ OLLAMA_CLOUD_HOST = "ollama.com"
 
 
 def is_ollama_cloud(url: str) -> bool:
-    """True when a server URL is Ollama's cloud. Pure."""
-    host = (urlsplit(url.strip()).hostname or "").rstrip(".").lower()
+    """True when a server URL is Ollama's cloud, written with a scheme or, as Ollama's own
+    clients accept it, without one (`ollama.com:443`). Pure."""
+    url = url.strip()
+    if "://" not in url:
+        url = "http://" + url  # what the Ollama client does with a bare host
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
     return host == OLLAMA_CLOUD_HOST or host.endswith("." + OLLAMA_CLOUD_HOST)
 
 
