@@ -5,6 +5,7 @@ the real OTLP exporter, and a collector that decodes OpenTelemetry's protobuf.""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -107,7 +108,7 @@ async def test_spans_say_what_happened_and_never_what_was_said(
     assert collector.spans == []
 
     env = clean_env(TEST_REDIS_URL, REDIS_PREFIX=f"trace-on-{run_id}", TRACING="otlp", **base)
-    await ask_once(env, slack)  # the spans are flushed when serve stops
+    log = await ask_once(env, slack)  # the spans are flushed when serve stops
     by_name: dict[str, list[Any]] = {}
     for span in collector.spans:
         by_name.setdefault(span.name, []).append(span)
@@ -120,7 +121,11 @@ async def test_spans_say_what_happened_and_never_what_was_said(
     assert set(facts["hearthbot.reasons"]) == {"private_channel", "sensitive:email"}
     # One trace from Slack's request to the model's answer.
     (request,) = [s for s in by_name["slack.request"] if s.trace_id == answer.trace_id]
-    assert attributes(request)["hearthbot.request_id"]
+    # The id the front gave the request is the one its log lines carry (handed to Bolt).
+    request_id = attributes(request)["hearthbot.request_id"]
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    (audit,) = [line for line in lines if line.get("msg") == "route decision"]
+    assert audit["request_id"] == request_id
     assert by_name["model"][0].trace_id == answer.trace_id
     for name in ("classify", "model"):
         assert by_name[name][0].parent_span_id == answer.span_id
