@@ -116,6 +116,9 @@ async def test_chat_prints_answers_with_their_route_line(
         assert line in result.stdout
         assert "answer from" in result.stdout
         assert "hello there" not in result.stderr  # no message text in the logs
+        # The conversation is not interleaved with INFO log lines (the audit has them).
+        assert "route decision" not in result.stderr
+        assert "route decision" not in result.stdout
 
 
 async def test_serve_answers_slack_over_http(

@@ -101,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hearthbot: configuration error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level)
+    # The terminal chat shares the screen with its logs: only warnings there (the audit
+    # trail keeps every decision; `hearthbot audit tail` shows them), unless debugging.
+    quiet = args.command == "chat" and settings.log_level != "DEBUG"
+    setup_logging("WARNING" if quiet else settings.log_level)
     try:
         if args.command == "serve":
             import uvloop
