@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 
 from bot.llm.embedded import EmbeddedModelError, find_packaged_gguf
 from bot.llm.model_spec import ModelSpec, is_cloud_model
-from bot.llm.safety import UPLOADING_SWITCHES, uploads_acknowledged
+from bot.llm.safety import switches_on, uploads_acknowledged
 from bot.redis_client import open_redis
 from bot.routing.decision import describe_categories
 from bot.routing.policy import Policy, PolicyError, load_policy
@@ -502,11 +502,7 @@ def check_environment(environ: Mapping[str, str], tracing: str | None = None) ->
     read it (from .env too), else the environment's. Pure."""
     tracing = (tracing or environ.get("TRACING", "off")).lower()
     results = []
-    on = [
-        v
-        for v in UPLOADING_SWITCHES
-        if environ.get(v, "").lower() not in {"", "false", "0", "no", "off"}
-    ]
+    on = switches_on(environ)
     if on and uploads_acknowledged(environ):
         results.append(
             Result(

@@ -36,22 +36,23 @@ def uploads_acknowledged(environ: Mapping[str, str]) -> bool:
     return environ.get(ACKNOWLEDGEMENT_VARIABLE, "").strip() == ACKNOWLEDGEMENT
 
 
+def switches_on(environ: Mapping[str, str]) -> list[str]:
+    """The uploading switches the environment turns on. Pure."""
+    return [n for n in UPLOADING_SWITCHES if environ.get(n, "").lower() not in _OFF]
+
+
 def disable_prompt_uploads() -> list[str]:
     """Force every switch off, unless acknowledged; return the names of those that had been
     on (and were switched off)."""
     if uploads_acknowledged(os.environ):
-        on = [n for n in UPLOADING_SWITCHES if os.environ.get(n, "").lower() not in _OFF]
         log.warning(
             "LangSmith uploads acknowledged: every prompt, confidential ones included, is "
             "sent to LangSmith",
-            extra={"variables": on},
+            extra={"variables": switches_on(os.environ)},
         )
         return []
-    switched_off = []
+    switched_off = switches_on(os.environ)
     for name in UPLOADING_SWITCHES:
-        value = os.environ.get(name, "")
-        if value and value.lower() not in _OFF:
-            switched_off.append(name)
         os.environ[name] = "false"
     if switched_off:
         log.warning(
