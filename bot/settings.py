@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio.connection import parse_url as parse_redis_url
 
+from bot.console.access import MIN_TOKEN_CHARS
 from bot.file_origins import check_extra_origin
 from bot.llm.model_spec import ModelSpec, is_ollama_cloud, parse_closed_model, parse_local_model
 from bot.rate_limits import parse_limit
@@ -119,6 +120,10 @@ class Settings(BaseSettings):
     # SIGTERM: answers in progress get this long to finish before the process exits.
     shutdown_grace_s: float = Field(default=30.0, ge=0)
 
+    # The web console (/console): without a token it answers only on loopback; with one,
+    # beyond loopback too, to those who sign in with it (at least 16 characters).
+    console_token: SecretStr | None = None
+
     log_level: str = "INFO"
     # OpenTelemetry spans (no message text) to OTEL_EXPORTER_OTLP_ENDPOINT: "otlp", or "off".
     tracing: Literal["off", "otlp"] = "off"
@@ -128,6 +133,15 @@ class Settings(BaseSettings):
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("console_token")
+    @classmethod
+    def _check_console_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 32`)"
+            )
         return value
 
     @field_validator("redis_url")

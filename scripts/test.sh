@@ -6,6 +6,8 @@ cd "$ROOT"
 
 ensure_venv dev
 ensure_redis
+ensure_console_assets
+ensure_browser
 if ! command -v kubectl >/dev/null 2>&1; then
   say "WARNING: kubectl is missing; tests/test_deploy.py renders the Kubernetes overlays with"
   say "'kubectl kustomize' and will fail: install kubectl (https://kubernetes.io/docs/tasks/tools/)"

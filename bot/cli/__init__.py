@@ -1,5 +1,5 @@
-"""The `hearthbot` command: serve Slack, chat in the terminal, explain a routing decision,
-read the audit trail, check an installation."""
+"""The `hearthbot` command: serve Slack, open the web console, chat in the terminal, explain
+a routing decision, read the audit trail, check an installation."""
 
 from __future__ import annotations
 
@@ -25,6 +25,18 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--socket", action="store_true", help="Socket Mode (needs SLACK_APP_TOKEN)")
     serve.add_argument("--host", help="address to listen on (default HOST, else 0.0.0.0)")
     serve.add_argument(
+        "--port", type=_port, help="port to listen on (default PORT, else 3000; 0 picks one)"
+    )
+
+    console = sub.add_parser(
+        "console", help="the web console: a playground, where requests went, the policy"
+    )
+    console.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; beyond loopback needs CONSOLE_TOKEN)",
+    )
+    console.add_argument(
         "--port", type=_port, help="port to listen on (default PORT, else 3000; 0 picks one)"
     )
 
@@ -93,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_logging("WARNING")
         return asyncio.run(doctor(sys.stdout))
     overrides: dict[str, object] = {}
-    if args.command == "serve":
+    if args.command in ("serve", "console"):
         # Flags win over the environment (the same image under any orchestrator's conventions).
         overrides = {k: v for k in ("host", "port") if (v := getattr(args, k)) is not None}
     try:
@@ -103,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # The terminal chat shares the screen with its logs: only warnings there (the audit
     # trail keeps every decision; `hearthbot audit tail` shows them), unless debugging.
-    quiet = args.command == "chat" and settings.log_level != "DEBUG"
+    # The console prints its address there.
+    quiet = args.command in ("chat", "console") and settings.log_level != "DEBUG"
     setup_logging("WARNING" if quiet else settings.log_level)
     try:
         if args.command == "serve":
@@ -115,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # "Performance").
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 return runner.run(serve(settings, socket_mode=socket_mode(args, settings)))
+        if args.command == "console":
+            from bot.cli.console import console
+
+            return asyncio.run(console(settings, sys.stdout))
         if args.command == "chat":
             from bot.cli.chat import chat, chat_facts
 

@@ -8,8 +8,8 @@ from typing import TextIO
 
 from bot.app import build_classifier
 from bot.routing.channel import ChannelFacts, ChannelKind
-from bot.routing.classifier import RouteRequest
-from bot.routing.decision import Route, describe_reason
+from bot.routing.decision import Route
+from bot.routing.report import explain as explain_route
 from bot.settings import Settings
 
 
@@ -45,10 +45,8 @@ async def explain(settings: Settings, args: argparse.Namespace, out: TextIO) -> 
     """Print the decision, its reasons and the sensitive spans found (redacted)."""
     classifier = build_classifier(settings)
     facts = await channel_facts(settings, args)
-    decision = classifier.classify(
-        RouteRequest(facts=facts, texts=[args.text], force_local=args.local, sticky=args.sticky)
-    )
-    findings = classifier.detector.findings(args.text)
+    report = explain_route(classifier, facts, args.text, force_local=args.local, sticky=args.sticky)
+    decision, findings = report.decision, report.scanned.findings
     if args.json:
         payload = {
             **decision.as_log(),
@@ -73,8 +71,8 @@ async def explain(settings: Settings, args: argparse.Namespace, out: TextIO) -> 
         file=out,
     )
     print("reasons:", file=out)
-    for reason in decision.reasons:
-        print(f"  - {reason}: {describe_reason(reason)}", file=out)
+    for reason, words in report.reasons:
+        print(f"  - {reason}: {words}", file=out)
     if findings:
         print("found:", file=out)
         for f in findings:

@@ -97,3 +97,55 @@ async def serving(env: dict[str, str], *args: str) -> AsyncIterator[ServeRun]:
     finally:
         run.signal()
         await run.stopped()
+
+
+@dataclass
+class ConsoleRun:
+    """The web console as a process, and the address it printed."""
+
+    process: asyncio.subprocess.Process
+    url: str
+    printed: str
+
+    async def stop(self) -> str:
+        """SIGTERM, then its stderr (its log)."""
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            _, stderr = await asyncio.wait_for(self.process.communicate(), 60)
+        except TimeoutError:
+            self.process.kill()
+            _, stderr = await self.process.communicate()
+        return stderr.decode()
+
+
+@asynccontextmanager
+async def console_process(
+    env: dict[str, str], *command: str, timeout_s: float = 180
+) -> AsyncIterator[ConsoleRun]:
+    """Run `command` (`scripts/run.sh`, or `hearthbot console`) until it prints the console's
+    address, as a newcomer would see it; stop it after the block."""
+    process = await asyncio.create_subprocess_exec(
+        *command, env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    printed = ""
+    run: ConsoleRun | None = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            while "/console" not in printed:
+                line = await process.stdout.readline()
+                if not line:
+                    _, stderr = await process.communicate()
+                    raise AssertionError(f"exited before printing the address:\n{stderr.decode()}")
+                printed += line.decode()
+        url = next(w for w in printed.split() if w.startswith("http://"))
+        run = ConsoleRun(process, url, printed)
+        yield run
+    finally:
+        if run is not None:
+            await run.stop()
+        elif process.returncode is None:
+            process.kill()
+            await process.communicate()

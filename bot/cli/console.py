@@ -1,0 +1,56 @@
+"""`hearthbot console`: the web console alone (no Slack needed), on loopback by default."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import TextIO
+
+from aiohttp import web
+
+from bot.app import build_services, build_web_app
+from bot.console.web import console_access
+from bot.settings import ConfigError, Settings
+
+
+def console_url(host: str, port: int) -> str:
+    """The address to open in a browser. Pure."""
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)  # noqa: S104
+    if ":" in shown and not shown.startswith("["):
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}/console"
+
+
+async def console(settings: Settings, out: TextIO) -> int:
+    """Serve the console (and the health endpoints) until SIGINT or SIGTERM."""
+    token = settings.console_token
+    if console_access(settings.host, token.get_secret_value() if token else None) is None:
+        raise ConfigError(
+            f"CONSOLE_TOKEN: required to serve the console beyond loopback (--host {settings.host})"
+        )
+    services = await build_services(settings)
+    runner: web.AppRunner | None = None
+    try:
+        runner = web.AppRunner(build_web_app(services, None), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        port = int(runner.addresses[0][1])
+        closed = settings.closed
+        print(f"hearthbot console: {console_url(settings.host, port)}", file=out)
+        print(
+            f"  on-prem model {settings.local.label}; closed API "
+            f"{closed.label if closed else 'none'}. Ctrl-C stops it.",
+            file=out,
+            flush=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        return 0
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await services.aclose()

@@ -1,0 +1,211 @@
+"""The playground: channels of every kind, threads, and answers streamed from the same
+`AnswerService` Slack uses (same router, memory and audit), with the route decision and the
+sensitive spans beside each answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import secrets
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from langchain_core.messages import BaseMessage
+
+from bot.answers import Answer, AnswerFailed, CannotAnswer, Question, Stopped
+from bot.console.channels import (
+    CONSOLE_TEAM,
+    CONSOLE_USER,
+    PlaygroundChannel,
+    find_channel,
+    is_listed,
+    playground_channels,
+)
+from bot.console.rendering import render, services_of
+from bot.memory import ConversationKey
+from bot.routing.classifier import Classifier
+from bot.routing.decision import describe_reason
+from bot.routing.report import scan
+from bot.slack.command_text import parse_ask_text
+from bot.slack.email_requests import email_in_text
+from bot.slack.formatting import USAGE_TEXT, context_line
+
+log = logging.getLogger(__name__)
+
+THREAD_ID = re.compile(r"^[a-z0-9]{6,32}$")
+# As much as one Slack message can hold.
+MAX_QUESTION_CHARS = 40_000
+THREADS_LISTED = 20
+
+
+def _thread_id(value: str | None) -> str | None:
+    return value if value and THREAD_ID.match(value) else None
+
+
+def conversation(channel: PlaygroundChannel, thread: str) -> ConversationKey:
+    """The memory key of a playground thread (under the console's own team ID)."""
+    return ConversationKey(CONSOLE_TEAM, channel.facts.channel_id, thread)
+
+
+def _message_text(message: BaseMessage) -> str:
+    return message.content if isinstance(message.content, str) else str(message.content)
+
+
+async def _threads(request: web.Request, channel: PlaygroundChannel) -> list[str]:
+    """Threads of this channel that memory still holds (newest keys first is not known to
+    Redis: listed in the order SCAN finds them, at most THREADS_LISTED)."""
+    services = services_of(request)
+    pattern = conversation(channel, "*").redis_key(services.settings.redis_prefix)
+    found: list[str] = []
+    async for key in services.redis.scan_iter(match=pattern, count=200):
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        thread = _thread_id(name.rsplit(":", 1)[-1])
+        if thread is not None:
+            found.append(thread)
+        if len(found) >= THREADS_LISTED:
+            break
+    return sorted(found)
+
+
+async def page(request: web.Request) -> web.Response:
+    """The playground page for a channel and thread (a new thread when none is given)."""
+    services = services_of(request)
+    policy = services.classifier.policy
+    channels = playground_channels(policy)
+    channel = find_channel(channels, request.query.get("channel"))
+    thread = _thread_id(request.query.get("thread")) or secrets.token_hex(6)
+    messages: list[dict[str, str]] = []
+    threads: list[str] = []
+    memory_error = None
+    try:
+        history = services.memory.history(conversation(channel, thread))
+        messages = [
+            {"who": "you" if m.type == "human" else "hearthbot", "text": _message_text(m)}
+            for m in await history.aget_messages()
+        ]
+        threads = await _threads(request, channel)
+    except (aioredis.RedisError, OSError, TimeoutError):
+        log.warning("console could not read memory", exc_info=True)
+        memory_error = "The memory store (Redis) did not answer: earlier messages are not shown."
+    return render(
+        request,
+        "playground.html",
+        channels=[{"channel": c, "listed": is_listed(policy, c)} for c in channels],
+        channel=channel,
+        listed=is_listed(policy, channel),
+        thread=thread,
+        threads=threads,
+        messages=messages,
+        memory_error=memory_error,
+    )
+
+
+def _scanned(classifier: Classifier, question: str, memory: list[str]) -> list[dict[str, Any]]:
+    texts = [scan(classifier, "question", question).as_json()]
+    texts += [
+        scan(classifier, f"memory, message {i}", text).as_json()
+        for i, text in enumerate(memory, start=1)
+    ]
+    return texts
+
+
+def _answer_event(answer: Answer, scanned: list[dict[str, Any]]) -> dict[str, Any]:
+    decision = answer.decision
+    return {
+        "type": "answer",
+        "text": answer.text,
+        "context": context_line(answer),
+        "notes": list(answer.notes),
+        "route": decision.route.value,
+        "model": decision.model,
+        "answered_by": answer.answered_by,
+        "outcome": answer.outcome.value,
+        "reasons": [[r, describe_reason(r)] for r in decision.reasons],
+        "scanned": scanned,
+    }
+
+
+async def ask(request: web.Request) -> web.StreamResponse:
+    """Answer a question (or summarise a pasted customer email) as `/ask` would, streaming
+    newline-delimited JSON: `text` pieces as the model writes, then the `answer` with its
+    decision and what was scanned."""
+    services = services_of(request)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return web.json_response({"error": "the body must be JSON"}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "the body must be a JSON object"}, status=400)
+    channels = playground_channels(services.classifier.policy)
+    channel = next((c for c in channels if c.slug == body.get("channel")), None)
+    thread = _thread_id(body.get("thread") if isinstance(body.get("thread"), str) else None)
+    text = body.get("text")
+    if channel is None or thread is None or not isinstance(text, str):
+        return web.json_response({"error": "channel, thread and text are required"}, status=400)
+    if len(text) > MAX_QUESTION_CHARS:
+        return web.json_response(
+            {"error": f"at most {MAX_QUESTION_CHARS:,} characters, as in a Slack message"},
+            status=413,
+        )
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+
+    async def send(event: dict[str, Any]) -> None:
+        try:
+            await response.write(json.dumps(event, ensure_ascii=False).encode() + b"\n")
+        except (ConnectionResetError, RuntimeError) as exc:
+            # The page was closed: stop the model (its call is cancelled).
+            raise Stopped from exc
+
+    parsed = parse_ask_text(text)
+    if parsed.wants_help:
+        await send({"type": "help", "text": USAGE_TEXT})
+        return response
+    key = conversation(channel, thread)
+    email = email_in_text(parsed.question)
+    question = Question(
+        conversation=key,
+        facts=channel.facts,
+        user_id=CONSOLE_USER,
+        text=email.instruction if email else parsed.question,
+        force_local=parsed.force_local,
+    )
+    try:
+        memory = [_message_text(m) for m in await services.memory.history(key).aget_messages()]
+    except (aioredis.RedisError, OSError, TimeoutError):
+        memory = []
+
+    async def waiting(ahead: int) -> None:
+        await send({"type": "waiting", "ahead": ahead})
+
+    async def on_text(piece: str) -> None:
+        await send({"type": "text", "text": piece})
+
+    try:
+        if email is not None:
+            answer = await services.answers.summarize_email(question, email.email, waiting)
+        else:
+            answer = await services.answers.answer(question, waiting, on_text)
+    except CannotAnswer as exc:
+        await send({"type": "error", "text": exc.text})
+        return response
+    except AnswerFailed:
+        log.warning("console answer failed", exc_info=True)
+        await send({"type": "error", "text": "Something went wrong; nothing was answered."})
+        return response
+    except Stopped:
+        return response
+    scanned = await asyncio.to_thread(_scanned, services.classifier, parsed.question, memory)
+    with contextlib.suppress(Stopped):  # the page was closed after the answer was written
+        await send(_answer_event(answer, scanned))
+    return response
+
+
+def add_routes(app: web.Application) -> None:
+    """GET /playground, POST /api/ask."""
+    app.router.add_get("/playground", page)
+    app.router.add_post("/api/ask", ask)

@@ -1,0 +1,38 @@
+"""What every console page shares: the templates, and the services of the running bot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from aiohttp import web
+
+from bot.console.guard import ACCESS_KEY, CSRF
+
+if TYPE_CHECKING:
+    from bot.app import Services
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+SERVICES_KEY: web.AppKey[Services] = web.AppKey("console_services")
+
+
+def services_of(request: web.Request) -> Services:
+    """The bot's services: the same answer service, router, memory and audit as Slack's."""
+    return request.app[SERVICES_KEY]
+
+
+def render(request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
+    """A console page, with what every page needs (the CSRF token, the navigation)."""
+    access = request.app[ACCESS_KEY]
+    html = TEMPLATES.get_template(template).render(
+        csrf=request.get(CSRF, ""),
+        signed_in_by_token=not access.loopback_only,
+        path=request.path,
+        **values,
+    )
+    return web.Response(text=html, content_type="text/html", status=status)

@@ -1,0 +1,383 @@
+"""The console over real HTTP, on the real app (real Redis, real LangChain clients talking to
+the fake model servers): access rules, CSRF, the streamed answers and what they route."""
+
+from __future__ import annotations
+
+import json
+import re
+from http.cookies import SimpleCookie
+from typing import Any
+
+import aiohttp
+import pytest
+import redis.asyncio as aioredis
+
+from bot.console.access import SESSION_COOKIE
+from tests.conftest import AppFactory, RunningApp
+from tests.fakes.model_servers import FakeModelServer
+
+TOKEN = "operator-token-0123456789abcdef"
+CARD = "4111 1111 1111 1111"
+
+
+def browser_session() -> aiohttp.ClientSession:
+    """A client that keeps cookies as a browser does (also for 127.0.0.1)."""
+    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def page_csrf(
+    session: aiohttp.ClientSession, url: str, path: str = "/console/playground"
+) -> tuple[str, str]:
+    """Load a console page as a browser would; its CSRF token and thread."""
+    async with session.get(f"{url}{path}") as resp:
+        assert resp.status == 200, await resp.text()
+        html = await resp.text()
+    token = re.search(r'data-csrf="([0-9a-f]+)"', html) or re.search(
+        r'name="csrf" value="([0-9a-f]+)"', html
+    )
+    thread = re.search(r'data-thread="([0-9a-f]+)"', html)
+    assert token is not None
+    return token.group(1), thread.group(1) if thread else ""
+
+
+async def ask(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """POST /console/api/ask; the status and the events of the streamed answer."""
+    async with session.post(f"{url}/console/api/ask", json=body, headers=headers or {}) as resp:
+        text = await resp.text()
+        if resp.status != 200 or resp.content_type != "application/x-ndjson":
+            return resp.status, [{"body": text}]
+        return resp.status, [json.loads(line) for line in text.splitlines() if line]
+
+
+@pytest.fixture
+async def console(make_app: AppFactory) -> RunningApp:
+    """The app on loopback, no console token (as `hearthbot console` runs it)."""
+    return await make_app(host="127.0.0.1")
+
+
+async def test_a_browser_gets_a_session_cookie_scripts_cannot_read(console: RunningApp) -> None:
+    url = f"{console.url}/console/playground"
+    async with browser_session() as browser, browser.get(url) as resp:
+        assert resp.status == 200
+        cookie = SimpleCookie(resp.headers["Set-Cookie"])[SESSION_COOKIE]
+        assert cookie["httponly"] is True
+        assert cookie["samesite"] == "Strict"
+        assert cookie["path"] == "/console"
+        assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
+
+
+async def test_answers_stream_and_route_as_in_slack(
+    console: RunningApp, closed_server: FakeModelServer, local_server: FakeModelServer
+) -> None:
+    async with browser_session() as browser:
+        csrf, thread = await page_csrf(browser, console.url)
+        headers = {"X-CSRF-Token": csrf}
+        status, events = await ask(
+            browser,
+            console.url,
+            {"channel": "general", "thread": thread, "text": "When is the office party?"},
+            headers,
+        )
+        assert status == 200, events
+        kinds = [e["type"] for e in events]
+        # Pieces of text as the model writes them, then the answer with its decision.
+        assert kinds[-1] == "answer"
+        assert kinds.count("text") >= 2
+        answer = events[-1]
+        assert answer["route"] == "closed"
+        assert answer["text"].startswith("answer from closed")
+        assert "".join(e["text"] for e in events if e["type"] == "text") == answer["text"]
+        assert answer["context"].startswith("☁️")
+        assert closed_server.saw("When is the office party?")
+
+        # A card number in a public channel: on-prem, and the panel marks where it is.
+        status, events = await ask(
+            browser,
+            console.url,
+            {"channel": "general", "thread": thread, "text": f"Refund card {CARD} please"},
+            headers,
+        )
+        answer = events[-1]
+        assert answer["route"] == "local", answer
+        assert ["sensitive:credit_card", "card number in message"] in answer["reasons"]
+        assert answer["context"].startswith("🔒 on-prem · local-llama")
+        question = answer["scanned"][0]
+        assert question["label"] == "question"
+        marked = [s for s in question["segments"] if s["category"]]
+        assert [(s["text"], s["category"]) for s in marked] == [(CARD, "credit_card")]
+        # The thread's memory is scanned too, and shown.
+        labels = [t["label"] for t in answer["scanned"]]
+        assert labels[1:] == ["memory, message 1", "memory, message 2"]
+        assert not closed_server.saw(CARD)
+        assert local_server.saw(CARD)
+
+        # Private, DM and shared channels and `/ask --local`, as in Slack (new threads).
+        for i, (channel, text, reason) in enumerate(
+            (
+                ("leadership", "What is on the agenda?", "private_channel"),
+                ("dm", "What is on my plate?", "direct_message"),
+                ("partners", "Any news from Acme?", "shared_channel"),
+                ("general", "--local What is our runway?", "user_forced_local"),
+            )
+        ):
+            body = {"channel": channel, "thread": f"fresh{i}thread", "text": text}
+            status, events = await ask(browser, console.url, body, headers)
+            answer = events[-1]
+            assert answer["route"] == "local", answer
+            assert [code for code, _ in answer["reasons"]] == [reason], answer
+        assert not closed_server.saw("agenda")
+        assert not closed_server.saw("runway")
+
+        # The thread (now confidential: a card number was in it) stays on-prem.
+        status, events = await ask(
+            browser,
+            console.url,
+            {"channel": "general", "thread": thread, "text": "And the weather?"},
+            headers,
+        )
+        assert events[-1]["route"] == "local"
+        assert "sticky" in " ".join(r[0] for r in events[-1]["reasons"])
+
+        # A reload shows the thread from memory.
+        async with browser.get(
+            f"{console.url}/console/playground?channel=general&thread={thread}"
+        ) as resp:
+            html = await resp.text()
+        assert "When is the office party?" in html
+        assert f"thread {thread}" in html
+
+
+async def test_a_pasted_customer_email_is_summarised(
+    console: RunningApp, local_server: FakeModelServer
+) -> None:
+    email = (
+        "From: Jane Roe <jane.roe@example.com>\n"
+        "Subject: Invoice 4471 charged twice\n\n"
+        "Hello, my invoice 4471 was charged twice on my card. Please refund one payment.\n"
+        "Jane"
+    )
+    async with browser_session() as browser:
+        csrf, thread = await page_csrf(browser, console.url)
+        status, events = await ask(
+            browser,
+            console.url,
+            {"channel": "support", "thread": thread, "text": email},
+            {"X-CSRF-Token": csrf},
+        )
+    answer = events[-1]
+    assert status == 200
+    assert answer["type"] == "answer", events
+    assert answer["route"] == "local"
+    assert "Suggested reply" in answer["text"]
+    assert "from local" in answer["text"]
+    assert local_server.saw("Invoice 4471 charged twice")
+
+
+async def test_forged_requests_are_refused_and_reach_no_model(
+    console: RunningApp, closed_server: FakeModelServer, local_server: FakeModelServer
+) -> None:
+    async with browser_session() as browser:
+        csrf, thread = await page_csrf(browser, console.url)
+        body = {"channel": "general", "thread": thread, "text": "forged question"}
+        # No token, a wrong one, another session's, and a cross-site request with the token.
+        async with browser_session() as other:
+            other_csrf, _ = await page_csrf(other, console.url)
+        for headers in (
+            {},
+            {"X-CSRF-Token": "0" * 64},
+            {"X-CSRF-Token": other_csrf},
+            {"X-CSRF-Token": csrf, "Sec-Fetch-Site": "cross-site"},
+        ):
+            status, events = await ask(browser, console.url, body, headers)
+            assert status == 403, (headers, events)
+        # A form posted to the policy tester without the token.
+        async with browser.post(
+            f"{console.url}/console/policy", data={"text": "forged", "channel": "general"}
+        ) as resp:
+            assert resp.status == 403
+        async with browser.post(
+            f"{console.url}/console/policy",
+            data={"text": f"card {CARD}", "channel": "general", "csrf": csrf},
+        ) as resp:
+            assert resp.status == 200
+            assert 'data-category="credit_card"' in await resp.text()
+    assert not closed_server.saw("forged")
+    assert not local_server.saw("forged")
+    records = await console.services.audit.tail(10)
+    assert records == []
+
+
+async def test_bad_input_gets_a_clear_answer(console: RunningApp) -> None:
+    async with browser_session() as browser:
+        csrf, thread = await page_csrf(browser, console.url)
+        headers = {"X-CSRF-Token": csrf}
+        cases: list[tuple[Any, int]] = [
+            ({"channel": "nowhere", "thread": thread, "text": "hi"}, 400),
+            ({"channel": "general", "thread": "../../*", "text": "hi"}, 400),
+            ({"channel": "general", "thread": thread}, 400),
+            (["not", "an", "object"], 400),
+            ({"channel": "general", "thread": thread, "text": "x" * 40_001}, 413),
+        ]
+        for body, expected in cases:
+            async with browser.post(
+                f"{console.url}/console/api/ask", json=body, headers=headers
+            ) as resp:
+                assert resp.status == expected, body
+        async with browser.post(
+            f"{console.url}/console/api/ask",
+            data=b"\xff\xfe not json",
+            headers={**headers, "Content-Type": "application/json"},
+        ) as resp:
+            assert resp.status == 400
+        _status, events = await ask(
+            browser, console.url, {"channel": "general", "thread": thread, "text": "help"}, headers
+        )
+        assert events[-1]["type"] == "help"
+        assert "/ask" in events[-1]["text"]
+
+
+async def test_rebinding_and_proxies_are_refused_on_loopback(console: RunningApp) -> None:
+    """Without a token the console serves this machine only: a page reached under another
+    host name (DNS rebinding) gets nothing."""
+    async with browser_session() as browser:
+        for host in ("attacker.example", "attacker.example:80", "10.0.0.5"):
+            async with browser.get(
+                f"{console.url}/console/playground", headers={"Host": host}
+            ) as resp:
+                assert resp.status == 403, host
+        for host in ("localhost", "127.0.0.1:8000", "[::1]:3000"):
+            async with browser.get(
+                f"{console.url}/console/playground", headers={"Host": host}
+            ) as resp:
+                assert resp.status == 200, host
+
+
+async def test_beyond_loopback_without_a_token_the_console_is_off(make_app: AppFactory) -> None:
+    app = await make_app(host="0.0.0.0")  # noqa: S104
+    for path in ("/console", "/console/playground", "/console/static/console.css"):
+        async with app.session.get(f"{app.url}{path}", allow_redirects=False) as resp:
+            assert resp.status == 403, path
+            assert "CONSOLE_TOKEN" in await resp.text()
+    async with app.session.post(f"{app.url}/console/api/ask", json={}) as resp:
+        assert resp.status == 403
+
+
+async def test_beyond_loopback_the_token_is_required(
+    make_app: AppFactory, closed_server: FakeModelServer
+) -> None:
+    app = await make_app(host="0.0.0.0", console_token=TOKEN)  # noqa: S104
+    url = app.url
+    async with browser_session() as browser:
+        async with browser.get(f"{url}/console/audit", allow_redirects=False) as resp:
+            assert resp.status == 303
+            assert resp.headers["Location"] == "/console/login?next=/console/audit"
+        for path in ("/console/playground", "/console/policy", "/console/audit"):
+            async with browser.get(f"{url}{path}") as resp:
+                assert resp.url.path == "/console/login", path
+        async with browser.post(f"{url}/console/api/ask", json={}) as resp:
+            assert resp.status == 401
+        csrf, _ = await page_csrf(browser, url, "/console/login")
+        async with browser.post(
+            f"{url}/console/login", data={"token": "wrong-token-0123456789", "csrf": csrf}
+        ) as resp:
+            assert resp.status == 401
+            assert "Wrong token" in await resp.text()
+        # The sign-in form is CSRF-protected too.
+        async with browser.post(f"{url}/console/login", data={"token": TOKEN}) as resp:
+            assert resp.status == 403
+        async with browser.post(
+            f"{url}/console/login",
+            data={"token": TOKEN, "csrf": csrf, "next": "https://evil.example/"},
+            allow_redirects=False,
+        ) as resp:
+            assert resp.status == 303
+            assert resp.headers["Location"] == "/console/playground"  # never another site
+        async with browser.get(f"{url}/console/audit") as resp:
+            assert resp.status == 200
+            assert resp.url.path == "/console/audit"
+        # Signing out ends the session.
+        csrf, _ = await page_csrf(browser, url, "/console/policy")
+        async with browser.post(f"{url}/console/logout", data={"csrf": csrf}) as resp:
+            assert resp.url.path == "/console/login"
+        async with browser.get(f"{url}/console/audit", allow_redirects=False) as resp:
+            assert resp.status == 303
+    # A script may send the token as a bearer token (no cookie, so no CSRF to forge).
+    async with browser_session() as script:
+        status, events = await ask(
+            script,
+            url,
+            {"channel": "general", "thread": "abcdef123456", "text": "bearer question"},
+            {"Authorization": f"Bearer {TOKEN}"},
+        )
+        assert status == 200
+        assert events[-1]["route"] == "closed"
+        status, _ = await ask(
+            script,
+            url,
+            {"channel": "general", "thread": "abcdef123456", "text": "bearer question"},
+            {"Authorization": "Bearer wrong-token-0123456789"},
+        )
+        assert status == 401
+    assert closed_server.saw("bearer question")
+
+
+async def test_the_audit_page_shows_decisions_but_never_text(console: RunningApp) -> None:
+    async with browser_session() as browser:
+        csrf, thread = await page_csrf(browser, console.url)
+        secret_words = "quarterly numbers are terrible"
+        for channel in ("general", "leadership"):
+            await ask(
+                browser,
+                console.url,
+                {"channel": channel, "thread": thread, "text": secret_words},
+                {"X-CSRF-Token": csrf},
+            )
+        async with browser.get(f"{console.url}/console/audit?period=1h") as resp:
+            html = await resp.text()
+        assert secret_words not in html
+        data = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html)
+        assert data is not None
+        charts = {c["id"]: c for c in json.loads(data.group(1))}
+        by_route = {d["label"]: sum(d["data"]) for d in charts["requests-by-route"]["datasets"]}
+        assert by_route == {"on-prem": 1, "closed API": 1}
+        assert "G0CONSOLELEADERS" in html
+        assert "C0CONSOLEGENERAL" in html
+        # Filtering by route leaves one decision in the table.
+        async with browser.get(f"{console.url}/console/audit?period=1h&route=local") as resp:
+            html = await resp.text()
+        table = html[html.index('<table id="decisions">') :]
+        rows = re.findall(r'<tr class="request">', table)
+        assert len(rows) == 1
+        assert "G0CONSOLELEADERS" in table
+        assert "C0CONSOLEGENERAL" not in table
+
+
+async def test_redis_down_the_pages_say_so(
+    console: RunningApp, redis_client: aioredis.Redis
+) -> None:
+    """Fault injection: the console's Redis connection pool pointed at a closed port."""
+    pool = console.services.redis.connection_pool
+    pool.connection_kwargs["port"] = 1
+    await pool.disconnect()
+    async with browser_session() as browser:
+        async with browser.get(f"{console.url}/console/playground") as resp:
+            assert resp.status == 200
+            assert "did not answer" in await resp.text()
+        async with browser.get(f"{console.url}/console/audit") as resp:
+            assert resp.status == 503
+            assert "did not answer" in await resp.text()
+        csrf, thread = await page_csrf(browser, console.url)
+        status, events = await ask(
+            browser,
+            console.url,
+            {"channel": "general", "thread": thread, "text": "anyone there?"},
+            {"X-CSRF-Token": csrf},
+        )
+        assert status == 200
+        assert events[-1]["type"] == "error", events
