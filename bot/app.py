@@ -63,6 +63,8 @@ class Services:
     audit: AuditLog
     answers: AnswerService
     checks: dict[str, health.Check]
+    # Per-person and per-channel request limits (Slack's entry points and the console's).
+    request_limits: RequestLimits | None = None
     embedded: EmbeddedModelServer | None = None
     email_parser: EmailFileParser = field(default_factory=EmailFileParser)
     in_flight: InFlight = field(default_factory=InFlight)
@@ -172,6 +174,12 @@ async def build_services(settings: Settings) -> Services:
             router, memory, audit, classifier.detector, prompts, answer_limits(settings)
         ),
         checks=checks,
+        request_limits=RequestLimits(
+            redis_client,
+            prefix=settings.redis_prefix,
+            per_user=parse_limit(settings.rate_limit_per_user),
+            per_channel=parse_limit(settings.rate_limit_per_channel),
+        ),
         embedded=embedded,
         slack_http=slack_session(),
         _http=http,
@@ -266,16 +274,7 @@ def build_bolt_app(
             signing_key=settings.cache_signing_key,
         ),
         emails=EmailFinder(FileReader(settings.slack_file_origin), services.email_parser),
-        guard=ReplyGuard(
-            services.audit,
-            services.in_flight,
-            RequestLimits(
-                services.redis,
-                prefix=settings.redis_prefix,
-                per_user=parse_limit(settings.rate_limit_per_user),
-                per_channel=parse_limit(settings.rate_limit_per_channel),
-            ),
-        ),
+        guard=ReplyGuard(services.audit, services.in_flight, services.request_limits),
         home=HomeFacts(
             policy=services.classifier.policy,
             categories=frozenset(services.classifier.detector.config.categories),

@@ -49,7 +49,7 @@ DETECTOR_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 
 REQUESTS = Counter(
     "hearthbot_requests",
-    "Requests taken from Slack, by entry point (ask, mention, dm, email_shortcut).",
+    "Requests taken, by entry point (ask, mention, dm, email_shortcut; console).",
     ["entry"],
     registry=REGISTRY,
 )

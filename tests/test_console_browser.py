@@ -69,13 +69,11 @@ async def new_page(browser: Browser) -> tuple[Page, list[str]]:
 
 
 async def ask(page: Page, text: str) -> None:
-    """Type and send, then wait for the answer's context line."""
-    before = await page.locator(".message.bot .context:not(:empty)").count()
+    """Type and send, then wait until the answer has streamed to its end."""
+    before = await page.locator(".message.bot[data-done]").count()
     await page.fill("#question", text)
     await page.press("#question", "Enter")
-    await expect(page.locator(".message.bot .context:not(:empty)")).to_have_count(
-        before + 1, timeout=120_000
-    )
+    await expect(page.locator(".message.bot[data-done]")).to_have_count(before + 1, timeout=120_000)
 
 
 async def test_run_sh_opens_the_console_and_every_page_works(browser: Browser, shots: Path) -> None:
@@ -88,6 +86,7 @@ async def test_run_sh_opens_the_console_and_every_page_works(browser: Browser, s
         OPENAI_API_KEY=CLOSED_KEY,
         OPENAI_BASE_URL=closed.base_url,
         MAX_ANSWER_TOKENS="120",
+        CONFIDENTIAL_CHANNELS="#finance",
     )
     try:
         async with console_process(env, "./scripts/run.sh", "--port", "0") as console:
@@ -118,13 +117,29 @@ async def test_run_sh_opens_the_console_and_every_page_works(browser: Browser, s
 
             # A private channel: on-prem, by the channel's kind.
             await page.click('a[data-channel="leadership"]')
-            await expect(page.locator(".channel-head h1")).to_contain_text("leadership")
+            await expect(page.locator(".channel-head p")).to_contain_text("private channel")
             await ask(page, "What is the capital of France?")
             await expect(page.locator(".message.bot .context").last).to_have_text(
                 "🔒 on-prem · smollm2-135m-instruct · private channel"
             )
+            # Greedy decoding: the embedded model's answer the README shows, every time.
+            await expect(page.locator(".message.bot .text").last).to_have_text(
+                "The capital of France is Paris."
+            )
+            # The channel the policy lists as confidential.
+            listed = page.locator('a[data-channel="confidential"]')
+            await expect(listed).to_contain_text("#finance")
+            await expect(listed.locator(".tag")).to_have_text("confidential")
+            await listed.click()
+            await expect(page.locator(".channel-head h1")).to_contain_text("#finance")
+            await ask(page, "How did the quarter go?")
+            await expect(page.locator(".message.bot .context").last).to_contain_text(
+                "🔒 on-prem · smollm2-135m-instruct · confidential channel"
+            )
+            await expect(page.locator("#reasons")).to_contain_text("(listed_channel)")
             assert not closed.saw(CARD)
             assert not closed.saw("capital of France")
+            assert not closed.saw("quarter")
 
             # Where the data went: the charts are drawn, with data, titles and axes.
             await page.click("text=Where the data went")
@@ -147,7 +162,7 @@ async def test_run_sh_opens_the_console_and_every_page_works(browser: Browser, s
                 })"""
             )
             by_id = {c["id"]: c for c in charts}
-            assert by_id["chart-requests-by-route"]["total"] == 3
+            assert by_id["chart-requests-by-route"]["total"] == 4
             assert by_id["chart-requests-by-route"]["y"] == "requests"
             assert by_id["chart-requests-by-route"]["x"].startswith("time (UTC)")
             assert by_id["chart-latency"]["y"] == "milliseconds"
@@ -156,15 +171,15 @@ async def test_run_sh_opens_the_console_and_every_page_works(browser: Browser, s
                 assert all((chart["title"], chart["x"], chart["y"])), chart
                 assert chart["painted"] > 1000, chart  # axes and bars, not a blank canvas
             rows = page.locator("#decisions tbody tr.request")
-            await expect(rows).to_have_count(3)
+            await expect(rows).to_have_count(4)
             table = await page.locator("#decisions").inner_text()
             assert "capital of France" not in table
             assert CARD not in table
             await page.screenshot(path=shots / "audit.png", full_page=True)
-            # Filter by route: the two on-prem decisions.
+            # Filter by route: the three on-prem decisions.
             await page.select_option('select[name="route"]', "local")
             await page.click("#filters button[type=submit]")
-            await expect(rows).to_have_count(2)
+            await expect(rows).to_have_count(3)
 
             # The policy and its tester (no model call).
             await page.click("text=Policy")

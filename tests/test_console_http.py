@@ -381,3 +381,26 @@ async def test_redis_down_the_pages_say_so(
         )
         assert status == 200
         assert events[-1]["type"] == "error", events
+
+
+async def test_the_console_counts_against_the_same_rate_limits(
+    make_app: AppFactory, closed_server: FakeModelServer
+) -> None:
+    app = await make_app(host="127.0.0.1", rate_limit_per_user="2/minute")
+    async with browser_session() as browser:
+        csrf, thread = await page_csrf(browser, app.url)
+        texts = ["first question", "second question", "third question"]
+        results = [
+            await ask(
+                browser,
+                app.url,
+                {"channel": "general", "thread": thread, "text": text},
+                {"X-CSRF-Token": csrf},
+            )
+            for text in texts
+        ]
+    assert [events[-1]["type"] for _, events in results] == ["answer", "answer", "error"]
+    assert "faster than hearthbot allows" in results[2][1][-1]["text"]
+    assert not closed_server.saw("third question")
+    outcomes = [r.outcome for r in await app.services.audit.tail(10)]
+    assert outcomes == ["answered", "answered", "rate_limited"]

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,29 @@ def test_dockerignore_keeps_secrets_out_and_lets_in_what_the_build_copies() -> N
         if word == "COPY" and "--from" not in args:
             copied.update(args.split()[:-1])
     assert copied <= allowed
-    assert not {".env", "tests", ".git"} & allowed
+    assert not {".env", "tests", ".git", "node_modules"} & allowed
+
+
+def test_the_image_carries_chart_js_where_the_console_looks_for_it() -> None:
+    """The assets stage copies Chart.js into the package, at the path the console serves
+    first, and the package data takes it into the wheel."""
+    from bot.console.web import CHART_JS_CANDIDATES
+
+    copies = [
+        args.split()
+        for word, args in instructions(DOCKERFILE.read_text())
+        if word == "COPY" and args.startswith("--from=assets")
+    ]
+    assert len(copies) == 1
+    _, source, target = copies[0]
+    assert source.endswith("node_modules/chart.js/dist/chart.umd.min.js")
+    in_package = CHART_JS_CANDIDATES[0].relative_to(ROOT)
+    assert (Path(target) / Path(source).name) == Path("bot/console/static/vendor/chart.umd.min.js")
+    assert in_package == Path("bot/console/static/vendor/chart.umd.min.js")
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "static/vendor/*.js" in data["package-data"]["bot.console"]
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/chart.js"]["version"]
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +173,12 @@ def test_the_wheel_is_self_contained(installed: Path, tmp_path: Path) -> None:
     where, prompts = result.stdout.splitlines()
     assert Path(where).is_relative_to(installed)  # not this checkout
     assert (ROOT / "prompts" / "answer_system.md").read_text().strip()[:40] in prompts
+    # The console's pages, styles and scripts travel in the wheel too.
+    console = installed / "bot" / "console"
+    for name in ("base.html", "playground.html", "audit.html", "policy.html", "login.html"):
+        assert (console / "templates" / name).is_file(), name
+    for name in ("console.css", "playground.js", "audit.js"):
+        assert (console / "static" / name).is_file(), name
 
 
 async def test_the_image_entry_point_and_healthcheck_work(

@@ -20,6 +20,16 @@ SESSION_TTL_S = 12 * 3600
 MIN_TOKEN_CHARS = 16
 
 
+def _bytes(text: str) -> bytes:
+    # Cookies and headers may carry any character (even lone surrogates): compared as bytes.
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality of two strings, whatever characters they hold."""
+    return hmac.compare_digest(_bytes(a), _bytes(b))
+
+
 def is_loopback_host(host: str) -> bool:
     """True for `localhost` and loopback addresses (`127.0.0.1`, `::1`, `[::1]`). Pure."""
     name = host.strip().lower().removeprefix("[").removesuffix("]")
@@ -77,7 +87,7 @@ class ConsoleAccess:
         return self.token is None
 
     def _sign(self, payload: str) -> str:
-        return hmac.new(self.key, payload.encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.key, _bytes(payload), hashlib.sha256).hexdigest()
 
     def new_session(self, now: float, *, signed_in: bool) -> tuple[Session, str]:
         """A fresh session and its cookie value (a new nonce each time: no fixation)."""
@@ -90,7 +100,7 @@ class ConsoleAccess:
         if not cookie or len(cookie) > 200:
             return None
         payload, _, signature = cookie.rpartition(".")
-        if not hmac.compare_digest(self._sign(payload), signature):
+        if not _same(self._sign(payload), signature):
             return None
         nonce, _, rest = payload.partition(".")
         expires, _, signed_in = rest.partition(".")
@@ -106,12 +116,12 @@ class ConsoleAccess:
         """True when `given` is this session's CSRF token."""
         if session is None or not given:
             return False
-        return hmac.compare_digest(self.csrf_token(session), given)
+        return _same(self.csrf_token(session), given)
 
     def token_ok(self, given: str | None) -> bool:
         """True when `given` is the operator's token (compared in constant time)."""
         if self.token is None or not given:
             return False
         return hmac.compare_digest(
-            hashlib.sha256(given.encode()).digest(), hashlib.sha256(self.token.encode()).digest()
+            hashlib.sha256(_bytes(given)).digest(), hashlib.sha256(_bytes(self.token)).digest()
         )

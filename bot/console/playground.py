@@ -10,12 +10,14 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
 from langchain_core.messages import BaseMessage
 
+from bot import metrics
 from bot.answers import Answer, AnswerFailed, CannotAnswer, Question, Stopped
 from bot.console.channels import (
     CONSOLE_TEAM,
@@ -25,12 +27,13 @@ from bot.console.channels import (
     is_listed,
     playground_channels,
 )
-from bot.console.rendering import render, services_of
+from bot.console.rendering import REPLY_GUARD_KEY, render, services_of
 from bot.memory import ConversationKey
 from bot.routing.classifier import Classifier
 from bot.routing.decision import describe_reason
 from bot.routing.report import scan
 from bot.slack.command_text import parse_ask_text
+from bot.slack.delivery import Asker
 from bot.slack.email_requests import email_in_text
 from bot.slack.formatting import USAGE_TEXT, context_line
 
@@ -166,13 +169,38 @@ async def ask(request: web.Request) -> web.StreamResponse:
         await send({"type": "help", "text": USAGE_TEXT})
         return response
     key = conversation(channel, thread)
-    email = email_in_text(parsed.question)
+    metrics.REQUESTS.labels("console").inc()
+    with services.in_flight.track():  # a graceful shutdown lets it finish
+        await _answer(request, send, channel, key, parsed.question, parsed.force_local)
+    return response
+
+
+async def _answer(
+    request: web.Request,
+    send: Callable[[dict[str, Any]], Awaitable[None]],
+    channel: PlaygroundChannel,
+    key: ConversationKey,
+    text: str,
+    force_local: bool,
+) -> None:
+    """Answer through the answer service, as Slack's entry points do, within the same
+    per-person and per-channel limits."""
+    services = services_of(request)
+    guard = request.app[REPLY_GUARD_KEY]
+    try:
+        await guard.admit(
+            Asker(CONSOLE_TEAM, channel.facts.channel_id, key.thread_ts, CONSOLE_USER)
+        )
+    except CannotAnswer as exc:
+        await send({"type": "error", "text": exc.text})
+        return
+    email = email_in_text(text)
     question = Question(
         conversation=key,
         facts=channel.facts,
         user_id=CONSOLE_USER,
-        text=email.instruction if email else parsed.question,
-        force_local=parsed.force_local,
+        text=email.instruction if email else text,
+        force_local=force_local,
     )
     try:
         memory = [_message_text(m) for m in await services.memory.history(key).aget_messages()]
@@ -192,17 +220,16 @@ async def ask(request: web.Request) -> web.StreamResponse:
             answer = await services.answers.answer(question, waiting, on_text)
     except CannotAnswer as exc:
         await send({"type": "error", "text": exc.text})
-        return response
+        return
     except AnswerFailed:
         log.warning("console answer failed", exc_info=True)
         await send({"type": "error", "text": "Something went wrong; nothing was answered."})
-        return response
+        return
     except Stopped:
-        return response
-    scanned = await asyncio.to_thread(_scanned, services.classifier, parsed.question, memory)
+        return
+    scanned = await asyncio.to_thread(_scanned, services.classifier, text, memory)
     with contextlib.suppress(Stopped):  # the page was closed after the answer was written
         await send(_answer_event(answer, scanned))
-    return response
 
 
 def add_routes(app: web.Application) -> None:

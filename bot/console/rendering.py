@@ -12,6 +12,7 @@ from bot.console.guard import ACCESS_KEY, CSRF
 
 if TYPE_CHECKING:
     from bot.app import Services
+    from bot.slack.delivery import ReplyGuard
 
 TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).resolve().parent / "templates"),
@@ -19,6 +20,8 @@ TEMPLATES = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 SERVICES_KEY: web.AppKey[Services] = web.AppKey("console_services")
+# Admits each question within Slack's per-person and per-channel limits.
+REPLY_GUARD_KEY: web.AppKey[ReplyGuard] = web.AppKey("console_reply_guard")
 
 
 def services_of(request: web.Request) -> Services:

@@ -20,7 +20,8 @@ from bot.console.guard import (
     plain_error,
     set_session_cookie,
 )
-from bot.console.rendering import SERVICES_KEY, render
+from bot.console.rendering import REPLY_GUARD_KEY, SERVICES_KEY, render
+from bot.slack.delivery import ReplyGuard
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -111,6 +112,7 @@ def console_app(services: Services, access: ConsoleAccess) -> web.Application:
     app = web.Application(middlewares=[guard])
     app[ACCESS_KEY] = access
     app[SERVICES_KEY] = services
+    app[REPLY_GUARD_KEY] = ReplyGuard(services.audit, services.in_flight, services.request_limits)
     app.on_response_prepare.append(on_prepare)
     app.router.add_get("/", index)
     app.router.add_get("/login", login_page)

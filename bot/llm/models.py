@@ -53,6 +53,9 @@ def _build_local_model(settings: Settings, base_url: str, api_key: str | None) -
     return ChatOpenAI(
         model=spec.name,
         base_url=base_url,
+        # The embedded 135M model wanders when it samples: greedy decoding gives it its best
+        # (and the same) answer every time. Other servers keep their own defaults.
+        temperature=0.0 if spec.provider == "embedded" else None,
         api_key=SecretStr(api_key or NO_KEY),
         organization=None,
         openai_proxy=None,

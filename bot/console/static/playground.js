@@ -63,6 +63,14 @@ function showDecision(answer) {
 async function ask(text) {
   addMessage("you", text);
   const reply = addMessage("hearthbot", "…");
+  try {
+    await stream(text, reply);
+  } finally {
+    reply.dataset.done = "true";
+  }
+}
+
+async function stream(text, reply) {
   const body = reply.querySelector(".text");
   const context = reply.querySelector(".context");
   let written = "";
