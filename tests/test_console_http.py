@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from bot.audit import READ_PAGE, AuditLog, AuditRecord
 from bot.console.access import SESSION_COOKIE
 from tests.conftest import AppFactory, RunningApp
 from tests.fakes.model_servers import FakeModelServer
@@ -404,3 +406,31 @@ async def test_the_console_counts_against_the_same_rate_limits(
     assert not closed_server.saw("third question")
     outcomes = [r.outcome for r in await app.services.audit.tail(10)]
     assert outcomes == ["answered", "answered", "rate_limited"]
+
+
+async def test_the_audit_stream_is_read_whole_a_page_at_a_time(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    """More records than one page, many in the same millisecond (IDs `ms-0`, `ms-1`, …),
+    and some before the period: every record of the period once, in order."""
+    log = AuditLog(redis_client, prefix=redis_prefix, max_entries=100_000)
+    now_ms = int(time.time() * 1000)
+    old_ms = now_ms - 2 * 3600 * 1000
+    pipe = redis_client.pipeline(transaction=False)
+    for i in range(5):
+        pipe.xadd(log.key, _record(i).to_fields(), id=f"{old_ms}-{i}")
+    count = READ_PAGE * 2 + 500
+    for i in range(count):
+        # Three pages' worth over 40 milliseconds: a page boundary falls inside one.
+        pipe.xadd(log.key, _record(i).to_fields(), id=f"{now_ms - 40 + i * 40 // count}-{i}")
+    await pipe.execute()
+    records = await log.since(3600)
+    assert [r.latency_ms for r in records] == list(range(count))
+
+
+def _record(i: int) -> AuditRecord:
+    return AuditRecord(
+        team="T1", channel="C1", thread="1.0", user="U1", route="local",
+        reasons=("private_channel",), model="m", answered_by="m", outcome="answered",
+        latency_ms=i,
+    )  # fmt: skip

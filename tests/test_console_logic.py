@@ -249,3 +249,30 @@ def test_the_playground_lists_the_policys_confidential_channel() -> None:
     assert listed[0].facts.kind is ChannelKind.PUBLIC
     # Only globs or IDs: no listed channel can be shown.
     assert len(playground_channels(Policy(confidential_channels=("#legal-*",)))) == len(plain)
+
+
+@given(
+    st.builds(
+        AuditRecord,
+        team=st.text(max_size=12),
+        channel=st.text(max_size=12),
+        thread=st.text(max_size=12),
+        user=st.text(max_size=12),
+        route=st.sampled_from(["local", "closed"]),
+        reasons=st.lists(st.text(max_size=20), max_size=4).map(tuple),
+        model=st.text(max_size=20),
+        answered_by=st.none() | st.text(max_size=20),
+        outcome=st.text(max_size=12),
+        latency_ms=st.integers(0, 10**9),
+        input_tokens=st.none() | st.integers(0, 10**9),
+        output_tokens=st.none() | st.integers(0, 10**9),
+        time=st.floats(0, 2e9),
+        kind=st.sampled_from(["request", "feedback"]),
+        vote=st.none() | st.sampled_from(["good", "bad"]),
+        channel_kind=st.none() | st.text(max_size=8),
+    )
+)
+def test_audit_records_read_back_as_written(record: AuditRecord) -> None:
+    """The stream's fields, as Redis returns them (bytes), parse back to the same record."""
+    fields = {k.encode(): str(v).encode() for k, v in record.to_fields().items()}
+    assert AuditRecord.from_fields(fields) == record

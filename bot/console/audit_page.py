@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import time
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -57,16 +58,18 @@ async def page(request: web.Request) -> web.Response:
             names={},
             reason_words={},
         )
-    chosen = [r for r in records if filters.matches(r)]
-    # Bucketing 100,000 records takes a while: not on the event loop.
-    charts, rows, figures, options = await asyncio.to_thread(
-        lambda: (
-            build_charts(chosen, now, period),
+
+    def figures_of() -> tuple[str, list[dict[str, Any]], dict[str, Any], dict[str, list[str]]]:
+        chosen = [r for r in records if filters.matches(r)]
+        return (
+            json.dumps(build_charts(chosen, now, period)),
             table_rows(chosen),
             totals(chosen),
             filter_options(records),
         )
-    )
+
+    # Filtering and bucketing 100,000 records takes a while: not on the event loop.
+    charts_json, rows, figures, options = await asyncio.to_thread(figures_of)
     # Names the console knows (its own channels); Slack channels are shown by ID.
     names = {c.facts.channel_id: c.label for c in playground_channels(services.classifier.policy)}
     return render(
@@ -77,7 +80,7 @@ async def page(request: web.Request) -> web.Response:
         periods=PERIODS.values(),
         filters=filters,
         options=options,
-        charts_json=json.dumps(charts),
+        charts_json=charts_json,
         totals=figures,
         rows=rows,
         names=names,
