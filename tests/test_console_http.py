@@ -153,6 +153,10 @@ async def test_answers_stream_and_route_as_in_slack(
             html = await resp.text()
         assert "When is the office party?" in html
         assert f"thread {thread}" in html
+        # The sidebar lists the channel's threads (the console's own list, not a SCAN).
+        assert f'href="/console/playground?channel=general&amp;thread={thread}"' in html
+        assert "fresh3thread" in html  # also asked in #general
+        assert "fresh0thread" not in html  # asked in leadership
 
 
 async def test_a_pasted_customer_email_is_summarised(

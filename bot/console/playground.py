@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from bot.console.channels import (
 )
 from bot.console.rendering import REPLY_GUARD_KEY, render, services_of
 from bot.memory import ConversationKey
+from bot.redis_client import BEST_EFFORT_TIMEOUT_S
 from bot.routing.classifier import Classifier
 from bot.routing.decision import describe_reason
 from bot.routing.report import scan
@@ -58,20 +60,34 @@ def _message_text(message: BaseMessage) -> str:
     return message.content if isinstance(message.content, str) else str(message.content)
 
 
-async def _threads(request: web.Request, channel: PlaygroundChannel) -> list[str]:
-    """Threads of this channel that memory still holds (newest keys first is not known to
-    Redis: listed in the order SCAN finds them, at most THREADS_LISTED)."""
+def _threads_key(request: web.Request, channel: PlaygroundChannel) -> str:
     services = services_of(request)
-    pattern = conversation(channel, "*").redis_key(services.settings.redis_prefix)
-    found: list[str] = []
-    async for key in services.redis.scan_iter(match=pattern, count=200):
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        thread = _thread_id(name.rsplit(":", 1)[-1])
-        if thread is not None:
-            found.append(thread)
-        if len(found) >= THREADS_LISTED:
-            break
-    return sorted(found)
+    return f"{services.settings.redis_prefix}:console:threads:{channel.facts.channel_id}"
+
+
+async def _threads(request: web.Request, channel: PlaygroundChannel) -> list[str]:
+    """The channel's newest threads (IDs only), from the console's own sorted set: no SCAN
+    over a keyspace that holds every Slack conversation."""
+    ids = await services_of(request).redis.zrevrange(
+        _threads_key(request, channel), 0, THREADS_LISTED - 1
+    )
+    names = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+    return [t for t in map(_thread_id, names) if t is not None]
+
+
+async def _remember_thread(request: web.Request, channel: PlaygroundChannel, thread: str) -> None:
+    """List the thread (as long as memory keeps conversations); best effort."""
+    services = services_of(request)
+    key, now, ttl = _threads_key(request, channel), time.time(), services.settings.memory_ttl_s
+    try:
+        async with asyncio.timeout(BEST_EFFORT_TIMEOUT_S):
+            pipe = services.redis.pipeline(transaction=False)
+            pipe.zadd(key, {thread: now})
+            pipe.zremrangebyscore(key, "-inf", now - ttl)
+            pipe.expire(key, ttl)
+            await pipe.execute()
+    except (aioredis.RedisError, OSError, TimeoutError):
+        log.warning("console could not list a thread", exc_info=True)
 
 
 async def page(request: web.Request) -> web.Response:
@@ -170,6 +186,7 @@ async def ask(request: web.Request) -> web.StreamResponse:
         return response
     key = conversation(channel, thread)
     metrics.REQUESTS.labels("console").inc()
+    await _remember_thread(request, channel, thread)
     with services.in_flight.track():  # a graceful shutdown lets it finish
         await _answer(request, send, channel, key, parsed.question, parsed.force_local)
     return response
