@@ -24,6 +24,7 @@ from aiohttp import web
 
 from bot.app import build_services, build_web_app
 from bot.audit import AuditLog, AuditRecord
+from bot.console.access import ConsoleAccess
 from bot.settings import Settings
 
 WEEK_S = 7 * 86_400
@@ -76,7 +77,9 @@ async def main() -> None:
     )
     services = await build_services(settings)
     key = AuditLog(services.redis, prefix=prefix, max_entries=args.records).key
-    runner = web.AppRunner(build_web_app(services, None), access_log=None)
+    runner = web.AppRunner(
+        build_web_app(services, None, ConsoleAccess.create(None)), access_log=None
+    )
     try:
         started = time.perf_counter()
         await fill(services.redis, key, args.records)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -65,6 +66,17 @@ TOO_LONG_REJECTED_TEXT = (
     "The on-prem model rejected the request as too long for it. Please ask a shorter question "
     "(or start a new thread, which carries less context)."
 )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed(text: str) -> str:
+    """`text` with lone surrogates (JSON's `\\ud800` decodes to one; no encoder, tokenizer or
+    HTTP client takes it) replaced by U+FFFD. Pure."""
+    if text.isascii() or not _SURROGATE.search(text):
+        return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def timeout_text(seconds: float) -> str:
@@ -264,7 +276,7 @@ class AnswerService:
         The email is scanned with everything else, so in practice it routes local; the
         summary is stored in the thread's memory under the same confidentiality mark.
         """
-        email_text = email.as_prompt_text()
+        email_text = well_formed(email.as_prompt_text())
         request_text = f"{question.text}\n\n[customer email]\n{email_text}".strip()
 
         async def generate(decision: RouteDecision, request: RouterInput) -> Generated | Answer:
@@ -284,6 +296,12 @@ class AnswerService:
         pieces: Sequence[Piece],
     ) -> Answer:
         """The one path every request takes, traced as one span (no text in it)."""
+        question = replace(
+            question,
+            text=well_formed(question.text),
+            thread=tuple(well_formed(t) for t in question.thread),
+        )
+        request_text = well_formed(request_text)
         with span("answer") as current:
             answer = await self._steps(question, request_text, generate, on_wait, pieces)
             decision = answer.decision

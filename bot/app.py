@@ -17,7 +17,8 @@ from bot import health, metrics
 from bot.answers import AnswerLimits, AnswerService
 from bot.audit import AuditLog
 from bot.capacity import Gate
-from bot.console.web import console_access, mount_console
+from bot.console.access import ConsoleAccess
+from bot.console.web import mount_console
 from bot.customer_email.worker import EmailFileParser
 from bot.in_flight import InFlight
 from bot.llm.context_budget import ContextBudget
@@ -289,9 +290,11 @@ def build_bolt_app(
     return app
 
 
-def build_web_app(services: Services, bolt_app: AsyncApp | None) -> web.Application:
+def build_web_app(
+    services: Services, bolt_app: AsyncApp | None, console: ConsoleAccess | None = None
+) -> web.Application:
     """`POST /slack/events` (when serving Slack over HTTP), `GET /healthz`, `GET /readyz`,
-    `GET /metrics` and the console at `/console` (loopback only unless CONSOLE_TOKEN is set)."""
+    `GET /metrics`, and the console at `/console` under `console`'s rules (None: off)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     async def healthz(_: web.Request) -> web.Response:
@@ -319,12 +322,7 @@ def build_web_app(services: Services, bolt_app: AsyncApp | None) -> web.Applicat
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_page)
     app.router.add_get("/readyz", readyz)
-    token = services.settings.console_token
-    mount_console(
-        app,
-        services,
-        console_access(services.settings.host, token.get_secret_value() if token else None),
-    )
+    mount_console(app, services, console)
     if bolt_app is not None:
         secret = services.settings.slack_signing_secret
         front = SlackFront(

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.app import Services, build_bolt_app, build_services, build_web_app
+from bot.console.web import console_access
 from bot.settings import Settings
 from tests.fakes.loopback import serve_on_loopback
 from tests.fakes.model_servers import FakeModelServer
@@ -151,7 +152,10 @@ async def make_app(
         settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
         services = await build_services(settings)
         bolt = build_bolt_app(settings, services)
-        runner, url = await serve_on_loopback(build_web_app(services, bolt))
+        # The console under `hearthbot console`'s rules for the settings' HOST and token.
+        token = settings.console_token
+        console = console_access(settings.host, token.get_secret_value() if token else None)
+        runner, url = await serve_on_loopback(build_web_app(services, bolt, console))
         session = aiohttp.ClientSession()
         started.append((runner, services, session))
         return RunningApp(url, services, SlackSender(session, f"{url}/slack/events"), session)

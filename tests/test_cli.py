@@ -148,6 +148,11 @@ async def test_serve_answers_slack_over_http(
         assert status == 200
         _, answer = await slack.wait_for_posts(2)
         assert "answer from local-llama to: the secret merger" in answer["text"]
+        # Beside Slack the console needs CONSOLE_TOKEN, even on loopback (a proxy in front
+        # of /slack/events would otherwise publish it).
+        async with session.get(f"{base}/console/playground", allow_redirects=False) as resp:
+            assert resp.status == 403
+            assert "CONSOLE_TOKEN" in await resp.text()
     assert run.returncode == 0
     # The identity was confirmed once, before any request (they are acknowledged first).
     (auth_test,) = slack.calls_to("auth.test")

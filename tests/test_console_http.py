@@ -3,6 +3,7 @@ the fake model servers): access rules, CSRF, the streamed answers and what they 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -126,6 +127,10 @@ async def test_answers_stream_and_route_as_in_slack(
                 ("dm", "What is on my plate?", "direct_message"),
                 ("partners", "Any news from Acme?", "shared_channel"),
                 ("general", "--local What is our runway?", "user_forced_local"),
+                # Typed as in Slack, with the command, or a new line after the flag.
+                ("general", "/ask --local our runway, again", "user_forced_local"),
+                ("general", "/ASK -l\nour runway, again", "user_forced_local"),
+                ("general", "--local\tour runway, again", "user_forced_local"),
             )
         ):
             body = {"channel": channel, "thread": f"fresh{i}thread", "text": text}
@@ -133,6 +138,10 @@ async def test_answers_stream_and_route_as_in_slack(
             answer = events[-1]
             assert answer["route"] == "local", answer
             assert [code for code, _ in answer["reasons"]] == [reason], answer
+        # The page's on-prem box, as /ask --local.
+        body = {"channel": "general", "thread": "boxticked1", "text": "runway?", "local": True}
+        _, events = await ask(browser, console.url, body, headers)
+        assert [code for code, _ in events[-1]["reasons"]] == ["user_forced_local"]
         assert not closed_server.saw("agenda")
         assert not closed_server.saw("runway")
 
@@ -219,7 +228,9 @@ async def test_forged_requests_are_refused_and_reach_no_model(
     assert records == []
 
 
-async def test_bad_input_gets_a_clear_answer(console: RunningApp) -> None:
+async def test_bad_input_gets_a_clear_answer(
+    console: RunningApp, closed_server: FakeModelServer
+) -> None:
     async with browser_session() as browser:
         csrf, thread = await page_csrf(browser, console.url)
         headers = {"X-CSRF-Token": csrf}
@@ -241,6 +252,21 @@ async def test_bad_input_gets_a_clear_answer(console: RunningApp) -> None:
             headers={**headers, "Content-Type": "application/json"},
         ) as resp:
             assert resp.status == 400
+        async with browser.post(
+            f"{console.url}/console/api/ask",
+            data=b"[" * 100_000 + b"]" * 100_000,
+            headers={**headers, "Content-Type": "application/json"},
+        ) as resp:
+            assert resp.status == 400
+        # A lone surrogate (JSON's \ud800): answered, the model given U+FFFD in its place.
+        _status, events = await ask(
+            browser,
+            console.url,
+            {"channel": "general", "thread": thread, "text": "hi \ud800 there"},
+            headers,
+        )
+        assert events[-1]["type"] == "answer", events
+        assert closed_server.saw("hi \ufffd there")
         _status, events = await ask(
             browser, console.url, {"channel": "general", "thread": thread, "text": "help"}, headers
         )
@@ -257,6 +283,18 @@ async def test_rebinding_and_proxies_are_refused_on_loopback(console: RunningApp
                 f"{console.url}/console/playground", headers={"Host": host}
             ) as resp:
                 assert resp.status == 403, host
+        # A proxy on this machine that says it forwarded the request.
+        for header, value in (
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("Forwarded", "for=203.0.113.9"),
+            ("X-Real-IP", "203.0.113.9"),
+            ("Via", "1.1 nginx"),
+            ("X-Forwarded-Host", "console.example.com"),
+        ):
+            async with browser.get(
+                f"{console.url}/console/playground", headers={header: value}
+            ) as resp:
+                assert resp.status == 403, header
         for host in ("localhost", "127.0.0.1:8000", "[::1]:3000"):
             async with browser.get(
                 f"{console.url}/console/playground", headers={"Host": host}
@@ -304,14 +342,36 @@ async def test_beyond_loopback_the_token_is_required(
         ) as resp:
             assert resp.status == 303
             assert resp.headers["Location"] == "/console/playground"  # never another site
+            assert SimpleCookie(resp.headers["Set-Cookie"])[SESSION_COOKIE]["secure"] == ""
+        # TLS that ends at a proxy in front: the cookie is only ever sent over HTTPS.
+        async with browser_session() as behind_tls:
+            tls_csrf, _ = await page_csrf(behind_tls, url, "/console/login")
+            async with behind_tls.post(
+                f"{url}/console/login",
+                data={"token": TOKEN, "csrf": tls_csrf},
+                headers={"X-Forwarded-Proto": "https"},
+                allow_redirects=False,
+            ) as resp:
+                assert resp.status == 303
+                assert SimpleCookie(resp.headers["Set-Cookie"])[SESSION_COOKIE]["secure"] is True
         async with browser.get(f"{url}/console/audit") as resp:
             assert resp.status == 200
             assert resp.url.path == "/console/audit"
-        # Signing out ends the session.
+        # Signing out ends the session, also for a copy of its cookie kept elsewhere.
+        kept = {c.key: c.value for c in browser.cookie_jar}[SESSION_COOKIE]
         csrf, _ = await page_csrf(browser, url, "/console/policy")
         async with browser.post(f"{url}/console/logout", data={"csrf": csrf}) as resp:
             assert resp.url.path == "/console/login"
         async with browser.get(f"{url}/console/audit", allow_redirects=False) as resp:
+            assert resp.status == 303
+        async with (
+            browser_session() as thief,
+            thief.get(
+                f"{url}/console/audit",
+                cookies={SESSION_COOKIE: kept},
+                allow_redirects=False,
+            ) as resp,
+        ):
             assert resp.status == 303
     # A script may send the token as a bearer token (no cookie, so no CSRF to forge).
     async with browser_session() as script:
@@ -438,3 +498,38 @@ def _record(i: int) -> AuditRecord:
         reasons=("private_channel",), model="m", answered_by="m", outcome="answered",
         latency_ms=i,
     )  # fmt: skip
+
+
+async def test_a_closed_page_gives_its_place_in_line_back(
+    make_app: AppFactory, local_server: FakeModelServer
+) -> None:
+    """One on-prem slot, busy; two more questions wait in line and their pages are closed:
+    neither reaches the model, and the audit trail says why."""
+    app = await make_app(host="127.0.0.1", max_in_flight_local=1)
+    local_server.delay_s = 1.5
+    async with browser_session() as browser:
+        csrf, thread = await page_csrf(browser, app.url)
+        headers = {"X-CSRF-Token": csrf}
+
+        def question(text: str) -> dict[str, Any]:
+            return {"channel": "leadership", "thread": thread, "text": text}
+
+        first = asyncio.create_task(ask(browser, app.url, question("first in line"), headers))
+        await asyncio.sleep(0.3)
+        waiting = [
+            asyncio.create_task(ask(browser, app.url, question(f"left at {i}"), headers))
+            for i in range(2)
+        ]
+        await asyncio.sleep(0.5)
+        for task in waiting:
+            task.cancel()  # the browser closes the connection
+        _, events = await first
+        assert events[-1]["type"] == "answer"
+        await asyncio.sleep(2.0)  # long enough for a queued question to have been answered
+    assert [r["messages"][-1]["content"] for r in local_server.requests] == ["first in line"]
+    records = await app.services.audit.tail(10)
+    assert sorted((r.outcome, r.reasons) for r in records) == [
+        ("answered", ("private_channel",)),
+        ("stopped", ("page_closed",)),
+        ("stopped", ("page_closed",)),
+    ]

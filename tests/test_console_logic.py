@@ -12,7 +12,14 @@ from bot.audit import AuditRecord
 from bot.cli.console import console_url
 from bot.console.access import ConsoleAccess, host_header_name, is_loopback_host
 from bot.console.channels import is_listed, playground_channels
-from bot.console.charts import PERIODS, Filters, build_charts, table_rows, totals
+from bot.console.charts import (
+    PERIODS,
+    Filters,
+    build_charts,
+    table_rows,
+    totals,
+    window_seconds,
+)
 from bot.routing.channel import ChannelKind
 from bot.routing.policy import Policy
 from bot.routing.report import segments
@@ -182,29 +189,34 @@ def record(at: float, route: str = "local", **fields: object) -> AuditRecord:
 
 
 def test_charts_count_each_record_in_its_bucket() -> None:
-    period = PERIODS["1h"]  # 12 buckets of 5 minutes
-    now = 1_790_000_000.0 - 1_790_000_000.0 % 300 + 299  # the end of a bucket
+    period = PERIODS["1h"]  # the current 5 minutes and the 12 before
+    now = 1_790_000_000.0 - 1_790_000_000.0 % 300 + 150  # inside a bucket
+    assert window_seconds(now, period) == 3600 + 150
     records = [
         record(now - 10),  # the last bucket
         record(now - 20, "closed"),
         record(now - 310),  # the one before
-        record(now - 3600 - 600),  # before the period: not drawn
+        record(now - 3600 - 100),  # the hour's first, partial bucket: drawn
+        record(now - 3600 - 600),  # before the window: not drawn
         record(now - 5, outcome="refused", latency_ms=300),
         record(now - 5, kind="feedback", vote="good", outcome="feedback"),
     ]
     charts = {c["id"]: c for c in build_charts(records, now, period)}
     by_route = {d["label"]: d["data"] for d in charts["requests-by-route"]["datasets"]}
-    assert len(charts["requests-by-route"]["labels"]) == 12
+    assert len(charts["requests-by-route"]["labels"]) == 13
     assert by_route["on-prem"][-1] == 2
     assert by_route["on-prem"][-2] == 1
+    assert by_route["on-prem"][0] == 1
+    assert sum(by_route["on-prem"]) == 4
     assert by_route["closed API"][-1] == 1
     assert sum(by_route["closed API"]) == 1
     share = charts["onprem-share"]["datasets"][0]["data"]
     assert share[-1] == pytest.approx(66.7)
     assert share[-2] == 100.0
-    assert share[0] is None
+    assert share[0] == 100.0
+    assert share[1] is None
     refused = {d["label"]: d["data"] for d in charts["refusals"]["datasets"]}
-    assert refused == {"refused": [0] * 11 + [1]}
+    assert refused == {"refused": [0] * 12 + [1]}
     assert charts["feedback"]["labels"] == ["on-prem · llama"]
     assert charts["feedback"]["datasets"][0]["data"] == [1]
     assert charts["latency"]["labels"] == ["gpt", "llama"]
@@ -212,17 +224,20 @@ def test_charts_count_each_record_in_its_bucket() -> None:
         assert chart["title"]
         assert chart["x"]
         assert chart["y"]
-    # The figures above the charts count requests (not feedback), within the period given.
-    figures = totals([r for r in records if r.time > now - period.seconds])
-    assert figures["requests"] == 4
-    assert figures["onprem_percent"] == 75.0
+    # The figures above the charts count the same window's requests (not feedback).
+    window = [r for r in records if r.time >= now - window_seconds(now, period)]
+    figures = totals(window)
+    assert figures["requests"] == 5
+    assert figures["onprem_percent"] == 80.0
     assert figures["not_answered"] == 1
+    drawn = sum(sum(d["data"]) for d in charts["requests-by-route"]["datasets"])
+    assert drawn == figures["requests"]
 
 
 def test_empty_periods_say_so() -> None:
     charts = build_charts([], time.time(), PERIODS["7d"])
     assert all(c["empty"] for c in charts)
-    assert len(charts[0]["labels"]) == 28
+    assert len(charts[0]["labels"]) == 29
 
 
 def test_filters_and_table_rows() -> None:

@@ -219,3 +219,17 @@ async def test_channel_kind_is_cached_in_redis_between_requests(
     await app.sender.event(mention_event("two", "C0PUBLIC01"))
     await slack.wait_for_posts(2)
     assert len(slack.calls_to("conversations.info")) == 1
+
+
+async def test_a_lone_surrogate_in_a_slack_message_is_answered(
+    make_app: AppFactory, slack: FakeSlack, closed_server: FakeModelServer
+) -> None:
+    """JSON may carry `\\ud800`, which no encoder or tokenizer takes: it reaches the model
+    as U+FFFD, and the question is answered rather than failing."""
+    slack.channels["C0PUBLIC01"] = conversation("public", "C0PUBLIC01", "general")
+    app = await make_app()
+    status, _, _ = await app.sender.event(mention_event("odd \ud800 text", "C0PUBLIC01"))
+    assert status == 200
+    post = (await slack.wait_for_posts(1))[0]
+    assert "answer from closed" in post["text"]
+    assert closed_server.saw("odd \ufffd text")

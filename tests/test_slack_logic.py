@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.answers import Answer, Outcome
 from bot.routing.decision import Reason, Route, RouteDecision
@@ -32,11 +34,28 @@ from tests.fakes.slack_api import load
         ("-l --local  x", "x", True, False),
         ("--local", "", True, True),
         ("what is --local?", "what is --local?", False, False),
+        # A flag ends at any whitespace, not only a space.
+        ("--local\nour Q3 plan", "our Q3 plan", True, False),
+        ("-l\tour plan\nline two", "our plan\nline two", True, False),
+        ("--LOCAL\r\n\u3000x", "x", True, False),
     ],
 )
 def test_parse_ask_text(raw: str, question: str, local: bool, help_: bool) -> None:
     parsed = parse_ask_text(raw)
     assert (parsed.question, parsed.force_local, parsed.wants_help) == (question, local, help_)
+
+
+@given(
+    st.sampled_from(["--local", "-l", "--Local"]),
+    st.text(alphabet=" \t\n\r\x0b\x0c\u00a0\u2003\u3000", min_size=1, max_size=4),
+    st.text(min_size=1, max_size=40).filter(
+        lambda q: q.strip() and q.split()[0].lower() not in ("--local", "-l")
+    ),
+)
+def test_local_flag_holds_whatever_whitespace_follows(flag: str, gap: str, question: str) -> None:
+    parsed = parse_ask_text(f"{flag}{gap}{question}")
+    assert parsed.force_local
+    assert parsed.question == question.strip()
 
 
 def test_strip_mention_keeps_line_breaks_of_pasted_text() -> None:

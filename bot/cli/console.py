@@ -24,14 +24,15 @@ def console_url(host: str, port: int) -> str:
 async def console(settings: Settings, out: TextIO) -> int:
     """Serve the console (and the health endpoints) until SIGINT or SIGTERM."""
     token = settings.console_token
-    if console_access(settings.host, token.get_secret_value() if token else None) is None:
+    access = console_access(settings.host, token.get_secret_value() if token else None)
+    if access is None:
         raise ConfigError(
             f"CONSOLE_TOKEN: required to serve the console beyond loopback (--host {settings.host})"
         )
     services = await build_services(settings)
     runner: web.AppRunner | None = None
     try:
-        runner = web.AppRunner(build_web_app(services, None), access_log=None)
+        runner = web.AppRunner(build_web_app(services, None, access), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()

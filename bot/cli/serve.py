@@ -11,6 +11,7 @@ import signal
 from aiohttp import web
 
 from bot.app import Services, build_bolt_app, build_services, build_web_app
+from bot.console.access import ConsoleAccess
 from bot.settings import ConfigError, Settings
 from bot.slack.identity import SlackUnreachable, TokenRejected
 from bot.tracing import start_tracing
@@ -51,7 +52,11 @@ async def serve(settings: Settings, *, socket_mode: bool) -> int:
     try:
         bolt_app = build_bolt_app(settings, services, socket_mode=socket_mode)
         await confirm_identity(services)
-        web_app = build_web_app(services, None if socket_mode else bolt_app)
+        token = settings.console_token
+        # Beside Slack, the console needs its token whatever the address: a server that
+        # takes Slack's requests usually sits behind a proxy, which loopback cannot tell.
+        console = ConsoleAccess.create(token.get_secret_value()) if token else None
+        web_app = build_web_app(services, None if socket_mode else bolt_app, console)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)

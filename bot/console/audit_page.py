@@ -21,6 +21,7 @@ from bot.console.charts import (
     filter_options,
     table_rows,
     totals,
+    window_seconds,
 )
 from bot.console.rendering import render, services_of
 from bot.routing.decision import describe_reason
@@ -40,7 +41,7 @@ async def page(request: web.Request) -> web.Response:
     )
     now = time.time()
     try:
-        records = await services.audit.since(period.seconds)
+        records = await services.audit.since(window_seconds(now, period))
     except (aioredis.RedisError, OSError, TimeoutError):
         log.warning("console could not read the audit stream", exc_info=True)
         return render(
@@ -62,7 +63,8 @@ async def page(request: web.Request) -> web.Response:
     def figures_of() -> tuple[str, list[dict[str, Any]], dict[str, Any], dict[str, list[str]]]:
         chosen = [r for r in records if filters.matches(r)]
         return (
-            json.dumps(build_charts(chosen, now, period)),
+            # Inside a <script> element: no `</` may close it early.
+            json.dumps(build_charts(chosen, now, period)).replace("</", "<\\/"),
             table_rows(chosen),
             totals(chosen),
             filter_options(records),

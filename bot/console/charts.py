@@ -71,10 +71,17 @@ class Filters:
 
 
 def bucket_starts(now: float, period: Period) -> list[int]:
-    """The start of every bucket in the period, oldest first, aligned to the bucket width."""
+    """The start of every bucket, oldest first, aligned to the bucket width: the current
+    (partial) bucket and enough before it to cover the whole period."""
     last = int(now) // period.bucket_s * period.bucket_s
-    count = period.seconds // period.bucket_s
+    count = period.seconds // period.bucket_s + 1
     return [last - (count - 1 - i) * period.bucket_s for i in range(count)]
+
+
+def window_seconds(now: float, period: Period) -> float:
+    """How far back to read so that the charts, figures and table show the same records:
+    from the start of the oldest bucket."""
+    return now - bucket_starts(now, period)[0]
 
 
 def bucket_label(start: int, period: Period) -> str:

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.console.access import (
@@ -17,12 +18,14 @@ from bot.console.access import (
     host_header_name,
     is_loopback_host,
 )
+from bot.console.sessions import SignedOut
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ACCESS_KEY = web.AppKey("console_access", ConsoleAccess)
+SIGNED_OUT_KEY = web.AppKey("console_signed_out", SignedOut)
 SESSION = web.RequestKey("console_session", Session)
 CSRF = web.RequestKey("console_csrf", str)
 NEW_COOKIE = web.RequestKey("console_new_cookie", str)
@@ -31,6 +34,8 @@ VIA_BEARER = web.RequestKey("console_via_bearer", bool)
 # Paths anyone may load: the sign-in page and the files it needs.
 OPEN_PATHS = ("/console/login", "/console/static/")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# Headers proxies add: a request carrying one came from beyond this machine.
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP", "Via")
 
 # Scripts and styles only from the console itself; nothing framed, no form posted elsewhere.
 CONTENT_SECURITY_POLICY = (
@@ -67,16 +72,27 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     access = request.app[ACCESS_KEY]
     now = time.time()
     if access.loopback_only and not (
-        is_loopback_host(host_header_name(request.host)) and is_loopback_host(request.remote or "")
+        is_loopback_host(host_header_name(request.host))
+        and is_loopback_host(request.remote or "")
+        and not any(h in request.headers for h in PROXY_HEADERS)
     ):
         # Bound to loopback, but reached under another name (DNS rebinding) or through a
-        # proxy: without a token the console serves this machine only.
+        # proxy that says so: without a token the console serves this machine only. (A
+        # proxy that adds none of these headers cannot be told apart: the README says to
+        # set CONSOLE_TOKEN before putting one in front.)
         log.warning("console refused a request from beyond loopback")
         return plain_error(403, "The console answers only on loopback unless CONSOLE_TOKEN is set.")
     if request.path.startswith("/console/static/"):
         return await handler(request)
     via_bearer = access.token_ok(_bearer(request))
     session = access.read_session(request.cookies.get(SESSION_COOKIE), now)
+    if session is not None and session.signed_in and not access.loopback_only:
+        try:
+            if await request.app[SIGNED_OUT_KEY].has(session):
+                session = None
+        except (aioredis.RedisError, OSError, TimeoutError):
+            log.warning("console could not check a session: refused")
+            return plain_error(503, "The console cannot check sessions now (Redis).")
     if session is None:
         session, cookie = access.new_session(now, signed_in=access.loopback_only)
         request[NEW_COOKIE] = cookie
@@ -104,8 +120,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     fresh = request.get(NEW_COOKIE)
     # (A streamed answer has sent its headers already; its page set the cookie before.)
     if fresh is not None and not response.prepared and SESSION_COOKIE not in response.cookies:
-        set_session_cookie(response, fresh, secure=request.secure)
+        set_session_cookie(response, fresh, secure=served_over_https(request))
     return response
+
+
+def served_over_https(request: web.Request) -> bool:
+    """HTTPS here, or at a proxy in front that says so (only ever makes the cookie stricter)."""
+    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
 def set_session_cookie(response: web.StreamResponse, value: str, *, secure: bool) -> None:

@@ -19,7 +19,16 @@ from aiohttp import web
 from langchain_core.messages import BaseMessage
 
 from bot import metrics
-from bot.answers import Answer, AnswerFailed, CannotAnswer, Question, Stopped
+from bot.answers import (
+    Answer,
+    AnswerFailed,
+    CannotAnswer,
+    Outcome,
+    Question,
+    Stopped,
+    failure_record,
+    well_formed,
+)
 from bot.console.channels import (
     CONSOLE_TEAM,
     CONSOLE_USER,
@@ -42,9 +51,14 @@ from bot.slack.formatting import USAGE_TEXT, context_line
 log = logging.getLogger(__name__)
 
 THREAD_ID = re.compile(r"^[a-z0-9]{6,32}$")
+ASK_COMMAND = re.compile(r"^\s*/ask(?=\s|$)", re.IGNORECASE)
 # As much as one Slack message can hold.
 MAX_QUESTION_CHARS = 40_000
 THREADS_LISTED = 20
+# How often a streaming answer checks that its page is still open.
+DISCONNECT_POLL_S = 0.25
+# The audit reason of a question whose page was closed before it was answered.
+PAGE_CLOSED = "page_closed"
 
 
 def _thread_id(value: str | None) -> str | None:
@@ -155,7 +169,7 @@ async def ask(request: web.Request) -> web.StreamResponse:
     services = services_of(request)
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return web.json_response({"error": "the body must be JSON"}, status=400)
     if not isinstance(body, dict):
         return web.json_response({"error": "the body must be a JSON object"}, status=400)
@@ -180,16 +194,49 @@ async def ask(request: web.Request) -> web.StreamResponse:
             # The page was closed: stop the model (its call is cancelled).
             raise Stopped from exc
 
-    parsed = parse_ask_text(text)
+    # What follows `/ask` in Slack; typing the command itself, as in Slack, works too.
+    parsed = parse_ask_text(ASK_COMMAND.sub("", well_formed(text), count=1))
     if parsed.wants_help:
         await send({"type": "help", "text": USAGE_TEXT})
         return response
     key = conversation(channel, thread)
     metrics.REQUESTS.labels("console").inc()
     await _remember_thread(request, channel, thread)
+    force_local = parsed.force_local or body.get("local") is True
+    started = time.monotonic()
     with services.in_flight.track():  # a graceful shutdown lets it finish
-        await _answer(request, send, channel, key, parsed.question, parsed.force_local)
+        answering = asyncio.create_task(
+            _answer(request, send, channel, key, parsed.question, force_local)
+        )
+        gone = asyncio.create_task(_page_closed(request))
+        await asyncio.wait({answering, gone}, return_when=asyncio.FIRST_COMPLETED)
+        gone.cancel()
+        if not answering.done():
+            # The page was closed while the question waited in line (or before the model
+            # wrote anything): give its place back, stop the model, and say so in the audit.
+            answering.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await answering
+            await services.audit.record(
+                failure_record(
+                    team=CONSOLE_TEAM,
+                    channel=channel.facts.channel_id,
+                    thread=thread,
+                    user=CONSOLE_USER,
+                    outcome=Outcome.STOPPED,
+                    reason=PAGE_CLOSED,
+                    started=started,
+                )
+            )
+            return response
+        answering.result()
     return response
+
+
+async def _page_closed(request: web.Request) -> None:
+    """Returns once the browser has closed the connection (aiohttp has no event for it)."""
+    while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
+        await asyncio.sleep(DISCONNECT_POLL_S)
 
 
 async def _answer(
@@ -225,7 +272,9 @@ async def _answer(
         memory = []
 
     async def waiting(ahead: int) -> None:
-        await send({"type": "waiting", "ahead": ahead})
+        # A notice, sent beside the wait: a page closed meanwhile is noticed by `ask`.
+        with contextlib.suppress(Stopped):
+            await send({"type": "waiting", "ahead": ahead})
 
     async def on_text(piece: str) -> None:
         await send({"type": "text", "text": piece})
@@ -238,11 +287,13 @@ async def _answer(
     except CannotAnswer as exc:
         await send({"type": "error", "text": exc.text})
         return
-    except AnswerFailed:
-        log.warning("console answer failed", exc_info=True)
-        await send({"type": "error", "text": "Something went wrong; nothing was answered."})
-        return
     except Stopped:
+        return
+    except Exception as exc:  # every failure ends in a sentence for the page
+        # The type only: an exception's message may quote the question.
+        cause = exc.__cause__ if isinstance(exc, AnswerFailed) else exc
+        log.warning("console answer failed", extra={"error": type(cause).__name__})
+        await send({"type": "error", "text": "Something went wrong; nothing was answered."})
         return
     scanned = await asyncio.to_thread(_scanned, services.classifier, text, memory)
     with contextlib.suppress(Stopped):  # the page was closed after the answer was written

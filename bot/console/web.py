@@ -9,18 +9,23 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.console import audit_page, playground, policy_page
 from bot.console.access import ConsoleAccess, is_loopback_host
 from bot.console.guard import (
     ACCESS_KEY,
+    SIGNED_OUT_KEY,
     guard,
     on_prepare,
     plain_error,
+    served_over_https,
+    session_of,
     set_session_cookie,
 )
 from bot.console.rendering import REPLY_GUARD_KEY, SERVICES_KEY, render
+from bot.console.sessions import SignedOut
 from bot.slack.delivery import ReplyGuard
 
 if TYPE_CHECKING:
@@ -83,16 +88,23 @@ async def login(request: web.Request) -> web.StreamResponse:
         return render(request, "login.html", status=401, next=target, error="Wrong token.")
     _, cookie = access.new_session(time.time(), signed_in=True)
     redirect = web.HTTPSeeOther(target)
-    set_session_cookie(redirect, cookie, secure=request.secure)
+    set_session_cookie(redirect, cookie, secure=served_over_https(request))
     raise redirect
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    """Forget the session (a fresh, signed-out one replaces it)."""
+    """End the session: recorded as signed out until it would have expired (a copy of the
+    cookie kept elsewhere no longer works), and a fresh, signed-out one replaces it."""
     access = request.app[ACCESS_KEY]
+    if not access.loopback_only:
+        try:
+            await request.app[SIGNED_OUT_KEY].add(session_of(request))
+        except (aioredis.RedisError, OSError, TimeoutError):
+            log.warning("console could not record a sign-out")
+            return plain_error(503, "Could not sign out now (Redis): try again.")
     _, cookie = access.new_session(time.time(), signed_in=access.loopback_only)
     redirect = web.HTTPSeeOther("/console/login" if not access.loopback_only else "/console/")
-    set_session_cookie(redirect, cookie, secure=request.secure)
+    set_session_cookie(redirect, cookie, secure=served_over_https(request))
     raise redirect
 
 
@@ -112,6 +124,7 @@ def console_app(services: Services, access: ConsoleAccess) -> web.Application:
     app = web.Application(middlewares=[guard])
     app[ACCESS_KEY] = access
     app[SERVICES_KEY] = services
+    app[SIGNED_OUT_KEY] = SignedOut(services.redis, prefix=services.settings.redis_prefix)
     app[REPLY_GUARD_KEY] = ReplyGuard(services.audit, services.in_flight, services.request_limits)
     app.on_response_prepare.append(on_prepare)
     app.router.add_get("/", index)
@@ -126,8 +139,8 @@ def console_app(services: Services, access: ConsoleAccess) -> web.Application:
 
 
 def console_access(host: str, token: str | None) -> ConsoleAccess | None:
-    """The access rules for a console listening on `host`: None (the console is off) when
-    it listens beyond loopback and no token is configured."""
+    """The access rules of `hearthbot console` listening on `host`: None (it must not start)
+    when it listens beyond loopback and no token is configured."""
     if token is None and not is_loopback_host(host):
         return None
     return ConsoleAccess.create(token)
@@ -144,8 +157,8 @@ def mount_console(app: web.Application, services: Services, access: ConsoleAcces
         async def off(_: web.Request) -> web.Response:
             return plain_error(
                 403,
-                "The console is off: hearthbot listens beyond loopback and CONSOLE_TOKEN is "
-                "not set.",
+                "The console is off: set CONSOLE_TOKEN to serve it here, or run "
+                "`hearthbot console` on loopback.",
             )
 
         app.router.add_route("*", "/console{tail:.*}", off)

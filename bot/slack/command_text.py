@@ -18,14 +18,15 @@ class AskText:
 
 
 def parse_ask_text(raw: str) -> AskText:
-    """`/ask [--local] <question>`; empty text or `help` asks for usage."""
+    """`/ask [--local] <question>`; empty text or `help` asks for usage. A flag ends at any
+    whitespace: `--local` then a new line (or a tab) is still `--local`."""
     text = raw.strip()
     force_local = False
     while True:
-        head, _, rest = text.partition(" ")
-        if head.lower() in LOCAL_FLAGS:
+        parts = text.split(maxsplit=1)
+        if parts and parts[0].lower() in LOCAL_FLAGS:
             force_local = True
-            text = rest.strip()
+            text = parts[1].strip() if len(parts) > 1 else ""
             continue
         break
     wants_help = not text or text.lower() in HELP_WORDS

@@ -77,7 +77,12 @@ async function stream(text, reply) {
   const response = await fetch("/console/api/ask", {
     method: "POST",
     headers: { "Content-Type": "application/json", "X-CSRF-Token": root.dataset.csrf },
-    body: JSON.stringify({ channel: root.dataset.channel, thread: root.dataset.thread, text }),
+    body: JSON.stringify({
+      channel: root.dataset.channel,
+      thread: root.dataset.thread,
+      text,
+      local: document.getElementById("local").checked,
+    }),
   });
   if (!response.ok) {
     body.textContent = (await response.text()) || "The console refused the request.";
