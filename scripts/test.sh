@@ -20,7 +20,8 @@ say "mypy"
 "$VENV/bin/mypy"
 say "pytest"
 set +e
-"$VENV/bin/pytest" "$@"
+# Two workers by default (HEARTHBOT_TEST_WORKERS=0 runs in this process, for pdb and -s).
+"$VENV/bin/pytest" -n "${HEARTHBOT_TEST_WORKERS:-2}" "$@"
 status=$?
 set -e
 if [ "$status" = 5 ]; then

@@ -21,6 +21,7 @@ from bot.console.charts import (
     window_seconds,
 )
 from bot.routing.channel import ChannelKind
+from bot.routing.decision import describe_reason
 from bot.routing.policy import Policy
 from bot.routing.report import segments
 from bot.routing.sensitive.detector import Finding
@@ -215,6 +216,11 @@ def test_charts_count_each_record_in_its_bucket() -> None:
     assert share[-2] == 100.0
     assert share[0] == 100.0
     assert share[1] is None
+    reasons = {d["label"]: d["data"] for d in charts["reasons"]["datasets"]}
+    assert set(reasons) == {"private channel", describe_reason("default")}
+    assert sum(reasons["private channel"]) == 4
+    assert reasons["private channel"][-1] == 2
+    assert sum(reasons[describe_reason("default")]) == 1
     refused = {d["label"]: d["data"] for d in charts["refusals"]["datasets"]}
     assert refused == {"refused": [0] * 12 + [1]}
     assert charts["feedback"]["labels"] == ["on-prem · llama"]

@@ -39,6 +39,17 @@ ROUTE_LABELS = {"local": "on-prem", "closed": "closed API"}
 ROUTE_COLORS = {"local": "#2e7d32", "closed": "#1565c0"}
 # Outcomes where the asker got no model answer, and answers that came from elsewhere.
 NOT_ANSWERED = ("refused", "timeout", "busy", "too_long", "unavailable", "rate_limited", "error")
+# The eight most frequent reasons of the period, in order.
+REASON_COLORS = (
+    "#2e7d32",
+    "#1565c0",
+    "#6a1b9a",
+    "#ef6c00",
+    "#00838f",
+    "#ad1457",
+    "#4e342e",
+    "#9e9d24",
+)
 OUTCOME_COLORS = {
     "fallback": "#f9a825",
     "refused": "#c62828",
@@ -152,7 +163,14 @@ def build_charts(
         for i in range(len(starts))
     ]
 
-    reasons = Counter(reason for r in requests for reason in r.reasons).most_common(12)
+    top = [reason for reason, _ in Counter(x for r in requests for x in r.reasons).most_common(8)]
+    per_reason: dict[str, list[int]] = {reason: [0] * len(starts) for reason in top}
+    for r in requests:
+        i = bucket(r)
+        if i is not None:
+            for reason in r.reasons:
+                if reason in per_reason:
+                    per_reason[reason][i] += 1
     by_model: dict[str, list[AuditRecord]] = defaultdict(list)
     for r in requests:
         by_model[r.answered_by or r.model].append(r)
@@ -193,13 +211,16 @@ def build_charts(
         ),
         _chart(
             "reasons",
-            "Why requests were routed as they were",
+            "Why requests were routed as they were (a request may have several reasons)",
             "bar",
+            time_axis,
             "requests",
-            "reason",
-            [f"{describe_reason(reason)} ({reason})" for reason, _ in reasons],
-            [{"label": "requests", "data": [n for _, n in reasons], "color": "#455a64"}],
-            horizontal=True,
+            labels,
+            [
+                {"label": describe_reason(reason), "data": counts, "color": REASON_COLORS[n]}
+                for n, (reason, counts) in enumerate(per_reason.items())
+            ],
+            stacked=True,
         ),
         _chart(
             "refusals",
