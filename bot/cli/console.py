@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from typing import TextIO
 
@@ -37,6 +38,10 @@ async def console(settings: Settings, out: TextIO) -> int:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         port = int(runner.addresses[0][1])
+        # As `hearthbot serve` does: the start-up's long-lived objects are never walked by
+        # the collector again (a full collection would pause every page and answer).
+        gc.collect()
+        gc.freeze()
         closed = settings.closed
         print(f"hearthbot console: {console_url(settings.host, port)}", file=out)
         print(
