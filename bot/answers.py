@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -172,6 +173,9 @@ class Question:
     uncertain_input: bool = False
     # The Slack thread could not be read whole, so its on-prem marks cannot be vouched for.
     thread_unreadable: bool = False
+    # Set when the asker has gone (the console's page was closed): the request leaves the
+    # line, or the model call is cancelled, and is recorded as stopped with its route.
+    asker_gone: asyncio.Event | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -347,12 +351,15 @@ class AnswerService:
             return too_long
         try:
             result = await self._within_limits(
-                decision, on_wait, lambda: generate(decision, request)
+                decision, on_wait, lambda: generate(decision, request), question.asker_gone
             )
         except Exception as exc:
             await self._record(question, Answer("", decision, Outcome.ERROR, None), started, pieces)
             raise AnswerFailed(type(exc).__name__) from exc
         if isinstance(result, Answer):
+            if result.outcome is Outcome.STOPPED and pieces:
+                # Stopped while the model was writing: it did answer, in part.
+                result = replace(result, answered_by=pieces[-1].model)
             await self._record(question, result, started, pieces)
             return result
         text = result.text.strip() or EMPTY_ANSWER_TEXT
@@ -420,13 +427,38 @@ class AnswerService:
         decision: RouteDecision,
         on_wait: WaitNotice | None,
         work: Callable[[], Awaitable[T]],
+        gone: asyncio.Event | None = None,
     ) -> T | Answer:
         """Run `work` in the route's gate and within the deadline; an answer that says why
-        when the line is full or the deadline passes.
+        when the line is full, the deadline passes or the asker has gone (`gone` set).
 
         The deadline runs from arrival: time in line counts, so with a hung model nobody
         waits for the people ahead of them to time out first.
         """
+        if gone is None:
+            return await self._limited(decision, on_wait, work)
+        limited = asyncio.ensure_future(self._limited(decision, on_wait, work))
+        left = asyncio.ensure_future(gone.wait())
+        try:
+            await asyncio.wait({limited, left}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            left.cancel()
+            if not limited.done():
+                # Gone, or this request cancelled: out of the line, the model call closed.
+                limited.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await limited
+        if not limited.cancelled():
+            return limited.result()
+        log.info("asker gone: request stopped", extra={"route": decision.route.value})
+        return Answer("", decision, Outcome.STOPPED, None)
+
+    async def _limited(
+        self,
+        decision: RouteDecision,
+        on_wait: WaitNotice | None,
+        work: Callable[[], Awaitable[T]],
+    ) -> T | Answer:
         deadline = self.limits.deadline_s
         answering = False
         try:

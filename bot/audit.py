@@ -64,13 +64,6 @@ class AuditRecord:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def _next_id(entry_id: bytes | str) -> str:
-    """The stream ID right after `entry_id` (an inclusive start for the next page)."""
-    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    ms, _, seq = text.partition("-")
-    return f"{ms}-{int(seq or 0) + 1}"
-
-
 def _decode(page: list[dict[bytes | str, bytes | str]]) -> list[AuditRecord]:
     return [AuditRecord.from_fields(fields) for fields in page]
 
@@ -116,7 +109,8 @@ class AuditLog:
             last = entries[-1][0]
             if len(entries) < READ_PAGE or last is None:
                 return records
-            start = _next_id(last)
+            # After the last one read (an exclusive start, Redis 6.2 and later).
+            start = "(" + (last.decode() if isinstance(last, bytes) else last)
 
 
 def satisfaction(records: Iterable[AuditRecord]) -> dict[str, dict[str, Any]]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
+import sys
 import time
 from http.cookies import SimpleCookie
 from typing import Any
@@ -16,8 +18,10 @@ import redis.asyncio as aioredis
 
 from bot.audit import READ_PAGE, AuditLog, AuditRecord
 from bot.console.access import SESSION_COOKIE
-from tests.conftest import AppFactory, RunningApp
+from bot.slack.delivery import RESTARTED_TEXT
+from tests.conftest import TEST_REDIS_URL, AppFactory, RunningApp
 from tests.fakes.model_servers import FakeModelServer
+from tests.fakes.serve_process import clean_env, console_process
 
 TOKEN = "operator-token-0123456789abcdef"
 CARD = "4111 1111 1111 1111"
@@ -211,6 +215,20 @@ async def test_forged_requests_are_refused_and_reach_no_model(
         ):
             status, events = await ask(browser, console.url, body, headers)
             assert status == 403, (headers, events)
+        # A multipart form whose text is not UTF-8: a 400 (not a 500), token or not.
+        for fields in ({}, {"csrf": csrf}):
+            parts = [b'Content-Disposition: form-data; name="text"\r\n\r\n\xed\xa0\x80 card']
+            parts += [
+                f'Content-Disposition: form-data; name="{k}"\r\n\r\n{v}'.encode()
+                for k, v in fields.items()
+            ]
+            body = b"".join(b"--b0undary\r\n" + p + b"\r\n" for p in parts) + b"--b0undary--\r\n"
+            async with browser.post(
+                f"{console.url}/console/policy",
+                data=body,
+                headers={"Content-Type": "multipart/form-data; boundary=b0undary"},
+            ) as resp:
+                assert resp.status == 400, await resp.text()
         # A form posted to the policy tester without the token.
         async with browser.post(
             f"{console.url}/console/policy", data={"text": "forged", "channel": "general"}
@@ -483,13 +501,17 @@ async def test_the_audit_stream_is_read_whole_a_page_at_a_time(
     pipe = redis_client.pipeline(transaction=False)
     for i in range(5):
         pipe.xadd(log.key, _record(i).to_fields(), id=f"{old_ms}-{i}")
-    count = READ_PAGE * 2 + 500
+    count = READ_PAGE * 2 - 1  # the largest-sequence entry below ends the second page
     for i in range(count):
         # Three pages' worth over 40 milliseconds: a page boundary falls inside one.
         pipe.xadd(log.key, _record(i).to_fields(), id=f"{now_ms - 40 + i * 40 // count}-{i}")
     await pipe.execute()
+    # A page that ends on the largest sequence number a millisecond can have.
+    pipe.xadd(log.key, _record(count).to_fields(), id=f"{now_ms}-18446744073709551615")
+    pipe.xadd(log.key, _record(count + 1).to_fields(), id=f"{now_ms + 1}-0")
+    await pipe.execute()
     records = await log.since(3600)
-    assert [r.latency_ms for r in records] == list(range(count))
+    assert [r.latency_ms for r in records] == list(range(count + 2))
 
 
 def _record(i: int) -> AuditRecord:
@@ -528,8 +550,85 @@ async def test_a_closed_page_gives_its_place_in_line_back(
         await asyncio.sleep(2.0)  # long enough for a queued question to have been answered
     assert [r["messages"][-1]["content"] for r in local_server.requests] == ["first in line"]
     records = await app.services.audit.tail(10)
-    assert sorted((r.outcome, r.reasons) for r in records) == [
-        ("answered", ("private_channel",)),
-        ("stopped", ("page_closed",)),
-        ("stopped", ("page_closed",)),
+    # One record each, with the route it was decided (no model answered the two).
+    assert sorted((r.outcome, r.route, r.reasons, r.answered_by) for r in records) == [
+        ("answered", "local", ("private_channel",), "local-llama"),
+        ("stopped", "local", ("private_channel",), None),
+        ("stopped", "local", ("private_channel",), None),
     ]
+
+
+async def test_a_page_closed_mid_answer_stops_the_model_and_is_recorded_once(
+    make_app: AppFactory, closed_server: FakeModelServer
+) -> None:
+    """The cloud model is writing when the page is closed: its call is cancelled, and the
+    one audit record says where the question went (the closed API) and that it stopped."""
+    app = await make_app(host="127.0.0.1")
+    closed_server.word_delay_s = 0.3
+    closed_server.extra_words = 40
+    async with browser_session() as browser:
+        csrf, thread = await page_csrf(browser, app.url)
+        body = {"channel": "general", "thread": thread, "text": "a long public answer"}
+        asking = asyncio.create_task(ask(browser, app.url, body, {"X-CSRF-Token": csrf}))
+        await asyncio.sleep(1.5)
+        asking.cancel()  # the page is closed
+        words = closed_server.words_sent
+        await asyncio.sleep(1.5)
+    assert words > 0
+    assert closed_server.words_sent <= words + 2  # the model call was cancelled
+    (record,) = await app.services.audit.tail(10)
+    assert (record.route, record.answered_by, record.outcome) == ("closed", "closed-gpt", "stopped")
+
+
+async def test_a_page_closed_after_its_answer_is_recorded_once(
+    console: RunningApp,
+) -> None:
+    async with browser_session() as browser:
+        csrf, thread = await page_csrf(browser, console.url)
+        for i in range(5):
+            body = {"channel": "general", "thread": thread, "text": f"question {i}"}
+            _, events = await ask(browser, console.url, body, {"X-CSRF-Token": csrf})
+            assert events[-1]["type"] == "answer"
+    await asyncio.sleep(0.6)  # longer than the watcher's poll
+    records = await console.services.audit.tail(20)
+    assert [r.outcome for r in records] == ["answered"] * 5
+
+
+@pytest.mark.parametrize(("grace_s", "finished"), [("10", True), ("0.5", False)])
+async def test_sigterm_lets_answers_finish_or_tells_the_page(
+    local_server: FakeModelServer, redis_prefix: str, grace_s: str, finished: bool
+) -> None:
+    """`hearthbot console` stops as `serve` does: questions in progress get
+    SHUTDOWN_GRACE_S; one cut off at the deadline is told so, and recorded."""
+    local_server.word_delay_s = 0.15
+    local_server.extra_words = 20  # about 4 s for the whole answer
+    env = clean_env(
+        TEST_REDIS_URL,
+        REDIS_PREFIX=redis_prefix,
+        LOCAL_MODEL="openai:local-llama",
+        LOCAL_BASE_URL=local_server.base_url,
+        CLOSED_MODEL="none",
+        SHUTDOWN_GRACE_S=grace_s,
+    )
+    command = (sys.executable, "-m", "bot", "console", "--port", "0")
+    async with console_process(env, *command) as console, browser_session() as browser:
+        base = console.url.removesuffix("/console")
+        csrf, thread = await page_csrf(browser, base)
+        body = {"channel": "leadership", "thread": thread, "text": "finish this please"}
+        asking = asyncio.create_task(ask(browser, base, body, {"X-CSRF-Token": csrf}))
+        await asyncio.sleep(0.8)
+        console.process.send_signal(signal.SIGTERM)
+        _, events = await asyncio.wait_for(asking, 30)
+        assert await asyncio.wait_for(console.process.wait(), 30) == 0
+    if finished:
+        assert events[-1]["type"] == "answer"
+    else:
+        assert events[-1] == {"type": "error", "text": RESTARTED_TEXT}
+    client = aioredis.Redis.from_url(TEST_REDIS_URL)
+    try:
+        (record,) = await AuditLog(client, prefix=redis_prefix, max_entries=100).tail(10)
+    finally:
+        await client.aclose()
+    assert record.outcome == ("answered" if finished else "error")
+    if not finished:
+        assert record.reasons == ("shutdown",)

@@ -142,7 +142,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The app as the image installs it: a wheel built from this checkout, unpacked where
     no source tree is (pip installs it without dependencies: ours serve)."""
     tmp = tmp_path_factory.mktemp("image")
-    result = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp, ".")
+    # Built from a copy of what the image copies: setuptools writes build/ into the source
+    # tree, which two test workers building at once would share.
+    source = tmp / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "vendor")
+    for name in ("bot", "prompts"):
+        shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=ignore)
+    result = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp, source)
     assert result.returncode == 0, result.stderr
     (wheel,) = tmp.glob("hearthbot-*.whl")
     site = tmp / "site"

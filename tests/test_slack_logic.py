@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot.answers import Answer, Outcome
 from bot.routing.decision import Reason, Route, RouteDecision
-from bot.slack.command_text import parse_ask_text, strip_mention
+from bot.slack.command_text import is_local_flag, parse_ask_text, strip_mention
 from bot.slack.formatting import (
     MAX_BLOCKS,
     MESSAGE_BLOCKS_TEXT,
@@ -38,6 +38,17 @@ from tests.fakes.slack_api import load
         ("--local\nour Q3 plan", "our Q3 plan", True, False),
         ("-l\tour plan\nline two", "our plan\nline two", True, False),
         ("--LOCAL\r\n\u3000x", "x", True, False),
+        # As phones and word processors write `--local`; invisible and trailing characters.
+        ("\u2014local our Q3 target", "our Q3 target", True, False),
+        ("\u2013local x", "x", True, False),
+        ("\u2212\u2212local x", "x", True, False),
+        ("\uff0d\uff0dlocal x", "x", True, False),
+        ("\u200b--local x", "x", True, False),
+        ("--local: x", "x", True, False),
+        ("-local x", "x", True, False),
+        # Not a flag: a word that merely starts like one.
+        ("--localhost is down", "--localhost is down", False, False),
+        ("local question", "local question", False, False),
     ],
 )
 def test_parse_ask_text(raw: str, question: str, local: bool, help_: bool) -> None:
@@ -49,7 +60,7 @@ def test_parse_ask_text(raw: str, question: str, local: bool, help_: bool) -> No
     st.sampled_from(["--local", "-l", "--Local"]),
     st.text(alphabet=" \t\n\r\x0b\x0c\u00a0\u2003\u3000", min_size=1, max_size=4),
     st.text(min_size=1, max_size=40).filter(
-        lambda q: q.strip() and q.split()[0].lower() not in ("--local", "-l")
+        lambda q: q.strip() and not is_local_flag(q.split()[0])
     ),
 )
 def test_local_flag_holds_whatever_whitespace_follows(flag: str, gap: str, question: str) -> None:

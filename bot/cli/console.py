@@ -55,6 +55,11 @@ async def console(settings: Settings, out: TextIO) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        # As `hearthbot serve` does: no new questions, those in progress get
+        # SHUTDOWN_GRACE_S to finish, then each page is told it was cut off.
+        services.in_flight.draining = True
+        await site.stop()
+        await services.in_flight.drain(settings.shutdown_grace_s)
         return 0
     finally:
         if runner is not None:

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from bot.console.access import (
     SESSION_COOKIE,
@@ -50,6 +51,16 @@ def plain_error(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="text/plain")
 
 
+async def read_form(
+    request: web.Request,
+) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
+    """The posted form; a form that cannot be decoded (bytes that are not UTF-8) is a 400."""
+    try:
+        return await request.post()
+    except (UnicodeDecodeError, ValueError):
+        raise web.HTTPBadRequest(text="The form could not be read (not UTF-8).") from None
+
+
 def _bearer(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
@@ -61,7 +72,7 @@ async def _csrf_given(request: web.Request) -> str | None:
     if header:
         return header
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        value = (await request.post()).get("csrf")
+        value = (await read_form(request)).get("csrf")
         return value if isinstance(value, str) else None
     return None
 

@@ -44,7 +44,7 @@ from bot.routing.classifier import Classifier
 from bot.routing.decision import describe_reason
 from bot.routing.report import scan
 from bot.slack.command_text import parse_ask_text
-from bot.slack.delivery import Asker
+from bot.slack.delivery import LAST_WORD_TIMEOUT_S, RESTARTED_TEXT, Asker
 from bot.slack.email_requests import email_in_text
 from bot.slack.formatting import USAGE_TEXT, context_line
 
@@ -57,8 +57,6 @@ MAX_QUESTION_CHARS = 40_000
 THREADS_LISTED = 20
 # How often a streaming answer checks that its page is still open.
 DISCONNECT_POLL_S = 0.25
-# The audit reason of a question whose page was closed before it was answered.
-PAGE_CLOSED = "page_closed"
 
 
 def _thread_id(value: str | None) -> str | None:
@@ -203,40 +201,48 @@ async def ask(request: web.Request) -> web.StreamResponse:
     metrics.REQUESTS.labels("console").inc()
     await _remember_thread(request, channel, thread)
     force_local = parsed.force_local or body.get("local") is True
+    gone = asyncio.Event()
+    watcher = asyncio.create_task(_watch_page(request, gone))
     started = time.monotonic()
-    with services.in_flight.track():  # a graceful shutdown lets it finish
-        answering = asyncio.create_task(
-            _answer(request, send, channel, key, parsed.question, force_local)
-        )
-        gone = asyncio.create_task(_page_closed(request))
-        await asyncio.wait({answering, gone}, return_when=asyncio.FIRST_COMPLETED)
-        gone.cancel()
-        if not answering.done():
-            # The page was closed while the question waited in line (or before the model
-            # wrote anything): give its place back, stop the model, and say so in the audit.
-            answering.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await answering
-            await services.audit.record(
-                failure_record(
-                    team=CONSOLE_TEAM,
-                    channel=channel.facts.channel_id,
-                    thread=thread,
-                    user=CONSOLE_USER,
-                    outcome=Outcome.STOPPED,
-                    reason=PAGE_CLOSED,
-                    started=started,
+    try:
+        with services.in_flight.track():  # a graceful shutdown waits for it
+            await _answer(request, send, channel, key, parsed.question, force_local, gone)
+    except asyncio.CancelledError:
+        # Shutdown's deadline passed (the answer service has recorded nothing): the page
+        # hears so, and the audit trail says so, as in Slack.
+        log.warning("console answer cut off by shutdown")
+        task = asyncio.current_task()
+        if task is not None:
+            # Accepted: the handler ends here, its response finished properly (aiohttp
+            # would otherwise drop the connection mid-chunk, the last words with it).
+            task.uncancel()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(LAST_WORD_TIMEOUT_S):
+                await send({"type": "error", "text": RESTARTED_TEXT})
+                await response.write_eof()
+                await services.audit.record(
+                    failure_record(
+                        team=CONSOLE_TEAM,
+                        channel=channel.facts.channel_id,
+                        thread=thread,
+                        user=CONSOLE_USER,
+                        outcome=Outcome.ERROR,
+                        reason="shutdown",
+                        started=started,
+                    )
                 )
-            )
-            return response
-        answering.result()
+    finally:
+        watcher.cancel()
     return response
 
 
-async def _page_closed(request: web.Request) -> None:
-    """Returns once the browser has closed the connection (aiohttp has no event for it)."""
+async def _watch_page(request: web.Request, gone: asyncio.Event) -> None:
+    """Set `gone` once the browser has closed the connection (aiohttp has no event for it):
+    the answer service then takes the question out of the line, or stops the model, and
+    records it as stopped with its route."""
     while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
         await asyncio.sleep(DISCONNECT_POLL_S)
+    gone.set()
 
 
 async def _answer(
@@ -246,6 +252,7 @@ async def _answer(
     key: ConversationKey,
     text: str,
     force_local: bool,
+    gone: asyncio.Event,
 ) -> None:
     """Answer through the answer service, as Slack's entry points do, within the same
     per-person and per-channel limits."""
@@ -265,6 +272,7 @@ async def _answer(
         user_id=CONSOLE_USER,
         text=email.instruction if email else text,
         force_local=force_local,
+        asker_gone=gone,
     )
     try:
         memory = [_message_text(m) for m in await services.memory.history(key).aget_messages()]
@@ -272,11 +280,13 @@ async def _answer(
         memory = []
 
     async def waiting(ahead: int) -> None:
-        # A notice, sent beside the wait: a page closed meanwhile is noticed by `ask`.
+        # A notice, sent beside the wait (a closed page is the watcher's to notice).
         with contextlib.suppress(Stopped):
             await send({"type": "waiting", "ahead": ahead})
 
     async def on_text(piece: str) -> None:
+        if gone.is_set():
+            raise Stopped  # the model call is cancelled, what was written is kept
         await send({"type": "text", "text": piece})
 
     try:
@@ -294,6 +304,8 @@ async def _answer(
         cause = exc.__cause__ if isinstance(exc, AnswerFailed) else exc
         log.warning("console answer failed", extra={"error": type(cause).__name__})
         await send({"type": "error", "text": "Something went wrong; nothing was answered."})
+        return
+    if gone.is_set():
         return
     scanned = await asyncio.to_thread(_scanned, services.classifier, text, memory)
     with contextlib.suppress(Stopped):  # the page was closed after the answer was written

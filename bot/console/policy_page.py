@@ -8,6 +8,7 @@ import asyncio
 from aiohttp import web
 
 from bot.console.channels import find_channel, is_listed, playground_channels
+from bot.console.guard import read_form
 from bot.console.rendering import render, services_of
 from bot.doctor import describe_policy
 from bot.routing.decision import SENSITIVE_TEXT, describe_categories
@@ -26,7 +27,7 @@ async def page(request: web.Request) -> web.Response:
     report: RouteReport | None = None
     text, chosen, force_local, error = "", channels[0], False, None
     if request.method == "POST":
-        form = await request.post()
+        form = await read_form(request)
         text = str(form.get("text") or "")
         chosen = find_channel(channels, str(form.get("channel") or ""))
         force_local = form.get("local") == "on"

@@ -20,6 +20,7 @@ from bot.console.guard import (
     guard,
     on_prepare,
     plain_error,
+    read_form,
     served_over_https,
     session_of,
     set_session_cookie,
@@ -80,7 +81,7 @@ async def login_page(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.StreamResponse:
     """Check the operator's token; a new session (new nonce) on success."""
     access = request.app[ACCESS_KEY]
-    form = await request.post()
+    form = await read_form(request)
     token = form.get("token")
     target = _next_path(str(form.get("next") or ""))
     if not access.token_ok(token if isinstance(token, str) else None):
