@@ -65,7 +65,7 @@ class Services:
     answers: AnswerService
     checks: dict[str, health.Check]
     # Per-person and per-channel request limits (Slack's entry points and the console's).
-    request_limits: RequestLimits | None = None
+    request_limits: RequestLimits
     embedded: EmbeddedModelServer | None = None
     email_parser: EmailFileParser = field(default_factory=EmailFileParser)
     in_flight: InFlight = field(default_factory=InFlight)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import signal
 from typing import TextIO
 
 from aiohttp import web
 
 from bot.app import build_services, build_web_app
+from bot.cli.serve import freeze_start_up, stop_on_signals
 from bot.console.web import console_access
 from bot.settings import ConfigError, Settings
 
@@ -38,10 +36,7 @@ async def console(settings: Settings, out: TextIO) -> int:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         port = int(runner.addresses[0][1])
-        # As `hearthbot serve` does: the start-up's long-lived objects are never walked by
-        # the collector again (a full collection would pause every page and answer).
-        gc.collect()
-        gc.freeze()
+        freeze_start_up()
         closed = settings.closed
         print(f"hearthbot console: {console_url(settings.host, port)}", file=out)
         print(
@@ -50,11 +45,7 @@ async def console(settings: Settings, out: TextIO) -> int:
             file=out,
             flush=True,
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await stop_on_signals().wait()
         # As `hearthbot serve` does: no new questions, those in progress get
         # SHUTDOWN_GRACE_S to finish, then each page is told it was cut off.
         services.in_flight.draining = True

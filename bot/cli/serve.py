@@ -43,6 +43,24 @@ async def confirm_identity(services: Services) -> None:
         log.warning("Slack did not confirm the bot's identity yet", extra={"error": str(exc)})
 
 
+def freeze_start_up() -> None:
+    """Start-up leaves some million long-lived objects (modules, LangChain and pydantic
+    classes, the detector's tables). Python's full collections walk all of them: pauses of
+    150-200 ms under load, every answer in flight waiting. Frozen, they are never walked
+    again; what requests allocate is collected as before."""
+    gc.collect()
+    gc.freeze()
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event SIGINT or SIGTERM sets (the graceful shutdown's start)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 async def serve(settings: Settings, *, socket_mode: bool) -> int:
     """Run until SIGINT or SIGTERM, then shut down gracefully: stop taking requests, let the
     answers in progress finish (up to SHUTDOWN_GRACE_S), close Redis and the model."""
@@ -61,12 +79,7 @@ async def serve(settings: Settings, *, socket_mode: bool) -> int:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
-        # Start-up leaves some million long-lived objects (modules, LangChain and pydantic
-        # classes, the detector's tables). Python's full collections walk all of them:
-        # pauses of 150-200 ms under load, every answer in flight waiting. Frozen, they are
-        # never walked again; what requests allocate is collected as before.
-        gc.collect()
-        gc.freeze()
+        freeze_start_up()
         log.info(
             "hearthbot serving",
             extra={
@@ -75,10 +88,7 @@ async def serve(settings: Settings, *, socket_mode: bool) -> int:
                 "port": settings.port,
             },
         )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         handler = None
         if socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
