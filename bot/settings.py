@@ -123,12 +123,22 @@ class Settings(BaseSettings):
     # The web console (/console): without a token it answers only on loopback; with one,
     # beyond loopback too, to those who sign in with it (at least 16 characters).
     console_token: SecretStr | None = None
+    # Sign in with Slack (OpenID Connect) for the console: the Slack app's client ID and
+    # secret, the workspace whose members may sign in, and the console's public address
+    # (Slack sends people back to <CONSOLE_URL>/console/login/slack/callback).
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_team_id: str | None = None
+    console_url: str | None = None
+    # Who of them may (Slack user IDs, comma-separated); empty: every member.
+    console_slack_users: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    slack_openid_url: str = "https://slack.com/openid/connect/authorize"
 
     log_level: str = "INFO"
     # OpenTelemetry spans (no message text) to OTEL_EXPORTER_OTLP_ENDPOINT: "otlp", or "off".
     tracing: Literal["off", "otlp"] = "off"
 
-    @field_validator("confidential_channels", mode="before")
+    @field_validator("confidential_channels", "console_slack_users", mode="before")
     @classmethod
     def _split_channels(cls, value: object) -> object:
         if isinstance(value, str):
@@ -225,6 +235,32 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
         return level
+
+    @model_validator(mode="after")
+    def _check_slack_sign_in(self) -> Settings:
+        if self.slack_client_id is None and self.slack_client_secret is None:
+            return self
+        missing = [
+            name
+            for name, value in (
+                ("SLACK_CLIENT_ID", self.slack_client_id),
+                ("SLACK_CLIENT_SECRET", self.slack_client_secret),
+                ("SLACK_TEAM_ID", self.slack_team_id),
+                ("CONSOLE_URL", self.console_url),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ValueError(f"{', '.join(missing)}: required for Sign in with Slack")
+        assert self.console_url is not None
+        if not self.console_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            raise ValueError("CONSOLE_URL: must be https:// (plain http only on loopback)")
+        return self
+
+    @property
+    def slack_sign_in(self) -> bool:
+        """True when the console offers Sign in with Slack."""
+        return self.slack_client_id is not None
 
     @model_validator(mode="after")
     def _check_local_endpoint(self) -> Settings:

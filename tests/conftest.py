@@ -153,8 +153,7 @@ async def make_app(
         services = await build_services(settings)
         bolt = build_bolt_app(settings, services)
         # The console under `hearthbot console`'s rules for the settings' HOST and token.
-        token = settings.console_token
-        console = console_access(settings.host, token.get_secret_value() if token else None)
+        console = console_access(settings)
         runner, url = await serve_on_loopback(build_web_app(services, bolt, console))
         session = aiohttp.ClientSession()
         started.append((runner, services, session))

@@ -14,13 +14,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from bot.audit import AuditLog
 from tests.conftest import CLOSED_KEY, TEST_REDIS_URL
 from tests.fakes.loopback import serve_on_loopback
 from tests.fakes.model_servers import FakeModelServer
-from tests.fakes.serve_process import ROOT, clean_env, console_process
+from tests.fakes.serve_process import ROOT, clean_env, console_process, free_port
+from tests.fakes.slack_api import OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, TEAM_ID, FakeSlack
 
 CHROMIUM = "/usr/bin/chromium"
 # No network chatter from the browser itself (this machine's network is closed).
@@ -204,19 +207,44 @@ async def test_run_sh_opens_the_console_and_every_page_works(browser: Browser, s
         await closed.stop()
 
 
-async def test_beyond_loopback_the_token_and_csrf_hold(
-    browser: Browser, local_server: FakeModelServer, shots: Path
+async def test_beyond_loopback_the_token_slack_sign_in_and_csrf_hold(
+    browser: Browser, local_server: FakeModelServer, slack: FakeSlack, shots: Path
 ) -> None:
+    port = free_port()
+    prefix = f"hearthbot-test-{uuid.uuid4().hex[:12]}"
     env = clean_env(
         TEST_REDIS_URL,
-        REDIS_PREFIX=f"hearthbot-test-{uuid.uuid4().hex[:12]}",
+        REDIS_PREFIX=prefix,
         CONSOLE_TOKEN=TOKEN,
         LOCAL_MODEL="openai:local-llama",
         LOCAL_BASE_URL=local_server.base_url,
         CLOSED_MODEL="none",
+        # Sign in with Slack, against the Slack fake's authorize page and token method.
+        SLACK_CLIENT_ID=OIDC_CLIENT_ID,
+        SLACK_CLIENT_SECRET=OIDC_CLIENT_SECRET,
+        SLACK_TEAM_ID=TEAM_ID,
+        CONSOLE_URL=f"http://127.0.0.1:{port}",
+        SLACK_API_URL=slack.api_url,
+        SLACK_OPENID_URL=slack.openid_url,
     )
-    hearthbot = (sys.executable, "-m", "bot", "console", "--host", "0.0.0.0", "--port", "0")  # noqa: S104
+    hearthbot = (sys.executable, "-m", "bot", "console", "--host", "0.0.0.0", "--port", str(port))  # noqa: S104
     async with console_process(env, *hearthbot) as console:
+        # Sign in with Slack, in a browser context of its own.
+        with_slack, slack_errors = await new_page(browser)
+        await with_slack.goto(f"{console.url}/audit")
+        await with_slack.click("#slack-sign-in")
+        await expect(with_slack).to_have_title("Playground · hearthbot console")
+        await expect(with_slack.locator("#signed-in-as")).to_have_text("Slack user U0ADMIN001")
+        await ask(with_slack, "asked as a Slack user")
+        assert slack_errors == []
+        client = aioredis.Redis.from_url(TEST_REDIS_URL)
+        try:
+            (record,) = await AuditLog(client, prefix=prefix, max_entries=100).tail(10)
+        finally:
+            await client.aclose()
+        assert record.user == "U0ADMIN001"
+        await with_slack.context.close()
+
         page, errors = await new_page(browser)
         await page.goto(f"{console.url}/playground")
         await expect(page).to_have_url(f"{console.url}/login?next=/console/playground")

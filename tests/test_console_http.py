@@ -11,17 +11,21 @@ import sys
 import time
 from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
 import redis.asyncio as aioredis
+from pydantic import ValidationError
 
 from bot.audit import READ_PAGE, AuditLog, AuditRecord
 from bot.console.access import SESSION_COOKIE
+from bot.settings import Settings, describe_validation_error
 from bot.slack.delivery import RESTARTED_TEXT
 from tests.conftest import TEST_REDIS_URL, AppFactory, RunningApp
 from tests.fakes.model_servers import FakeModelServer
 from tests.fakes.serve_process import clean_env, console_process
+from tests.fakes.slack_api import OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, TEAM_ID, FakeSlack
 
 TOKEN = "operator-token-0123456789abcdef"
 CARD = "4111 1111 1111 1111"
@@ -632,3 +636,127 @@ async def test_sigterm_lets_answers_finish_or_tells_the_page(
     assert record.outcome == ("answered" if finished else "error")
     if not finished:
         assert record.reasons == ("shutdown",)
+
+
+# ---- Sign in with Slack --------------------------------------------------------------------
+
+
+async def sign_in_with_slack(browser: aiohttp.ClientSession, url: str) -> aiohttp.ClientResponse:
+    """Follow the round trip as a browser does: the console sends it to Slack's authorize
+    page, Slack sends it back with a code (to CONSOLE_URL, here replaced by the app's URL)."""
+    async with browser.get(f"{url}/console/login/slack", allow_redirects=False) as resp:
+        assert resp.status == 302, await resp.text()
+        authorize = resp.headers["Location"]
+    async with browser.get(authorize, allow_redirects=False) as resp:
+        assert resp.status == 302, await resp.text()
+        back = urlsplit(resp.headers["Location"])
+    assert back.path == "/console/login/slack/callback"
+    async with browser.get(f"{url}{back.path}?{back.query}", allow_redirects=False) as resp:
+        await resp.read()
+        return resp
+
+
+@pytest.fixture
+async def slack_console(make_app: AppFactory, slack: FakeSlack) -> RunningApp:
+    """Beyond loopback, with Sign in with Slack and no token."""
+    return await make_app(
+        host="0.0.0.0",  # noqa: S104
+        slack_client_id=OIDC_CLIENT_ID,
+        slack_client_secret=OIDC_CLIENT_SECRET,
+        slack_team_id=TEAM_ID,
+        console_url="https://console.example.com",
+        slack_openid_url=slack.openid_url,
+        console_slack_users=["U0ADMIN001", "U0ANALYST1"],
+    )
+
+
+async def test_sign_in_with_slack_asks_as_that_person(
+    slack_console: RunningApp, slack: FakeSlack, closed_server: FakeModelServer
+) -> None:
+    url = slack_console.url
+    async with browser_session() as browser:
+        async with browser.get(f"{url}/console/playground") as resp:
+            assert resp.url.path == "/console/login"
+            page = await resp.text()
+        assert 'id="slack-sign-in"' in page
+        assert 'name="token"' not in page  # no token configured: no token form
+        resp = await sign_in_with_slack(browser, url)
+        assert resp.status == 200
+        assert 'url=/console/playground"' in await resp.text()
+        # The authorize request named the app, the workspace and a nonce; the token
+        # request sent the same redirect URI.
+        (token_call,) = slack.calls_to("openid.connect.token")
+        assert token_call.params["redirect_uri"] == (
+            "https://console.example.com/console/login/slack/callback"
+        )
+        csrf, thread = await page_csrf(browser, url)
+        async with browser.get(f"{url}/console/playground") as resp:
+            assert "Slack user U0ADMIN001" in await resp.text()
+        body = {"channel": "general", "thread": thread, "text": "who am I?"}
+        _, events = await ask(browser, url, body, {"X-CSRF-Token": csrf})
+        assert events[-1]["type"] == "answer"
+    (record,) = await slack_console.services.audit.tail(10)
+    assert record.user == "U0ADMIN001"  # the person, not the console's own user
+
+
+async def test_sign_in_with_slack_refuses_what_it_should(
+    slack_console: RunningApp, slack: FakeSlack
+) -> None:
+    url = slack_console.url
+    # Another workspace, and a member not on CONSOLE_SLACK_USERS.
+    for user, why in (
+        (("U0ADMIN001", "T0OTHERORG", "Eve"), "only members of this workspace"),
+        (("U0SOMEONE1", TEAM_ID, "Sam"), "may not use the console"),
+    ):
+        slack.oidc_user = user
+        async with browser_session() as browser:
+            resp = await sign_in_with_slack(browser, url)
+            assert resp.status == 403
+            async with browser.get(f"{url}/console/audit", allow_redirects=False) as page:
+                assert page.status == 303, why
+    slack.oidc_user = ("U0ADMIN001", TEAM_ID, "Ada")
+    # Cancelled at Slack.
+    slack.oidc_cancels = True
+    async with browser_session() as browser:
+        assert (await sign_in_with_slack(browser, url)).status == 401
+    slack.oidc_cancels = False
+    # Login CSRF: a code and state obtained by one browser, completed by another.
+    async with browser_session() as attacker, browser_session() as victim:
+        async with attacker.get(f"{url}/console/login/slack", allow_redirects=False) as resp:
+            authorize = resp.headers["Location"]
+        async with attacker.get(authorize, allow_redirects=False) as resp:
+            back = urlsplit(resp.headers["Location"])
+        async with victim.get(f"{url}{back.path}?{back.query}") as resp:
+            assert resp.status == 403
+        async with victim.get(f"{url}/console/audit", allow_redirects=False) as resp:
+            assert resp.status == 303
+        # The browser that started it can finish it, once: the round trip's cookie is then
+        # gone, and Slack would refuse the used code anyway.
+        async with attacker.get(f"{url}{back.path}?{back.query}") as resp:
+            assert resp.status == 200
+        async with attacker.get(f"{url}{back.path}?{back.query}") as resp:
+            assert resp.status == 403
+    # Slack down.
+    await slack.stop()
+    async with browser_session() as browser:
+        async with browser.get(f"{url}/console/login/slack", allow_redirects=False) as resp:
+            assert resp.status == 302
+        state = parse_qs(urlsplit(resp.headers["Location"]).query)["state"][0]
+        callback = f"{url}/console/login/slack/callback?code=x&state={state}"
+        async with browser.get(callback) as resp:
+            assert resp.status == 502
+
+
+def test_sign_in_with_slack_needs_its_four_settings() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(_env_file=None, slack_client_id=OIDC_CLIENT_ID)  # type: ignore[call-arg]
+    message = describe_validation_error(caught.value)
+    assert "SLACK_CLIENT_SECRET, SLACK_TEAM_ID, CONSOLE_URL: required" in message
+    with pytest.raises(ValidationError, match="must be https"):
+        Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            slack_client_id=OIDC_CLIENT_ID,
+            slack_client_secret=OIDC_CLIENT_SECRET,
+            slack_team_id=TEAM_ID,
+            console_url="http://console.example.com",
+        )

@@ -37,13 +37,21 @@ def test_sessions_are_signed_and_expire() -> None:
     # Another token (or a restart without one) invalidates every cookie.
     assert ConsoleAccess.create("another-operator-token-12").read_session(cookie, NOW) is None
     assert ConsoleAccess.create(None).read_session(cookie, NOW) is None
-    nonce, expires, flag, signature = cookie.split(".")
-    # Promoting a signed-out session, or stretching its expiry, breaks the signature.
+    nonce, expires, flag, user, signature = cookie.split(".")
+    assert user == ""
+    # Promoting a signed-out session, stretching its expiry or naming another user breaks
+    # the signature.
     _, out_cookie = access.new_session(NOW, signed_in=False)
-    assert out_cookie.split(".")[2] == "0"
-    promoted = ".".join([*out_cookie.split(".")[:2], "1", out_cookie.split(".")[3]])
-    assert access.read_session(promoted, NOW) is None
-    assert access.read_session(f"{nonce}.{int(expires) + 999}.{flag}.{signature}", NOW) is None
+    out = out_cookie.split(".")
+    assert out[2] == "0"
+    assert access.read_session(".".join([*out[:2], "1", *out[3:]]), NOW) is None
+    assert access.read_session(f"{nonce}.{int(expires) + 999}.{flag}..{signature}", NOW) is None
+    assert access.read_session(f"{nonce}.{expires}.{flag}.U0ADMIN.{signature}", NOW) is None
+    slack_session, slack_cookie = access.new_session(NOW, signed_in=True, user="U0ADMIN")
+    assert access.read_session(slack_cookie, NOW) == slack_session
+    assert slack_session.user == "U0ADMIN"
+    with pytest.raises(ValueError, match="Slack user ID"):
+        access.new_session(NOW, signed_in=True, user="u.1")
     for garbage in ("", "x", "...", "a.b.c.d", "x" * 500, None):
         assert access.read_session(garbage, NOW) is None
 

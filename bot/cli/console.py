@@ -22,11 +22,11 @@ def console_url(host: str, port: int) -> str:
 
 async def console(settings: Settings, out: TextIO) -> int:
     """Serve the console (and the health endpoints) until SIGINT or SIGTERM."""
-    token = settings.console_token
-    access = console_access(settings.host, token.get_secret_value() if token else None)
+    access = console_access(settings)
     if access is None:
         raise ConfigError(
-            f"CONSOLE_TOKEN: required to serve the console beyond loopback (--host {settings.host})"
+            "CONSOLE_TOKEN (or Sign in with Slack): required to serve the console beyond "
+            f"loopback (--host {settings.host})"
         )
     services = await build_services(settings)
     runner: web.AppRunner | None = None

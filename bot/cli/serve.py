@@ -11,7 +11,7 @@ import signal
 from aiohttp import web
 
 from bot.app import Services, build_bolt_app, build_services, build_web_app
-from bot.console.access import ConsoleAccess
+from bot.console.web import console_access
 from bot.settings import ConfigError, Settings
 from bot.slack.identity import SlackUnreachable, TokenRejected
 from bot.tracing import start_tracing
@@ -70,10 +70,9 @@ async def serve(settings: Settings, *, socket_mode: bool) -> int:
     try:
         bolt_app = build_bolt_app(settings, services, socket_mode=socket_mode)
         await confirm_identity(services)
-        token = settings.console_token
-        # Beside Slack, the console needs its token whatever the address: a server that
-        # takes Slack's requests usually sits behind a proxy, which loopback cannot tell.
-        console = ConsoleAccess.create(token.get_secret_value()) if token else None
+        # Beside Slack, the console needs a way to sign in whatever the address: a server
+        # that takes Slack's requests usually sits behind a proxy, which loopback cannot tell.
+        console = console_access(settings, serving_slack=True)
         web_app = build_web_app(services, None if socket_mode else bolt_app, console)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -51,48 +52,59 @@ def host_header_name(header: str) -> str:
 
 @dataclass(frozen=True)
 class Session:
-    """A browser's session: `signed_in` once it has given the token (or on loopback)."""
+    """A browser's session: `signed_in` once it has given the token, signed in with Slack
+    (`user`: the Slack user ID) or on loopback."""
 
     nonce: str
     expires: int
     signed_in: bool
+    user: str = ""
+
+
+# A Slack user ID, as a session may name one.
+_USER_ID = re.compile(r"^[A-Z0-9]{2,30}$")
 
 
 @dataclass(frozen=True)
 class ConsoleAccess:
     """The console's access rules.
 
-    `token` None means loopback only: anyone on this machine may use it, nobody else.
-    With a token, a browser signs in once (a session cookie) and scripts may send it as
-    `Authorization: Bearer`. Every state-changing request carries a CSRF token tied to the
-    session, whatever the mode: a web page the user visits could otherwise post to a
-    console on their own machine.
+    With neither a token nor Sign in with Slack, loopback only: anyone on this machine may
+    use it, nobody else. Otherwise a browser signs in once (a session cookie), with the
+    token or with Slack, and scripts may send the token as `Authorization: Bearer`. Every
+    state-changing request carries a CSRF token tied to the session, whatever the mode: a
+    web page the user visits could otherwise post to a console on their own machine.
     """
 
     key: bytes
     token: str | None
+    slack: bool = False
 
     @classmethod
-    def create(cls, token: str | None) -> ConsoleAccess:
-        """With a token, the signing key derives from it (sessions hold across replicas
-        and restarts, and end when the token changes); without one, a key per process."""
-        if token is None:
+    def create(cls, token: str | None, slack_secret: str | None = None) -> ConsoleAccess:
+        """The signing key derives from the token, or else from the Slack app's client
+        secret (sessions hold across replicas and restarts, and end when it changes);
+        with neither, a key per process."""
+        secret = token if token is not None else slack_secret
+        if secret is None:
             return cls(secrets.token_bytes(32), None)
-        key = hashlib.sha256(b"hearthbot-console-session\0" + token.encode()).digest()
-        return cls(key, token)
+        key = hashlib.sha256(b"hearthbot-console-session\0" + secret.encode()).digest()
+        return cls(key, token, slack=slack_secret is not None)
 
     @property
     def loopback_only(self) -> bool:
-        """True when no token is configured (the console answers loopback only)."""
-        return self.token is None
+        """True when nobody can sign in (the console answers loopback only)."""
+        return self.token is None and not self.slack
 
     def _sign(self, payload: str) -> str:
         return hmac.new(self.key, _bytes(payload), hashlib.sha256).hexdigest()
 
-    def new_session(self, now: float, *, signed_in: bool) -> tuple[Session, str]:
+    def new_session(self, now: float, *, signed_in: bool, user: str = "") -> tuple[Session, str]:
         """A fresh session and its cookie value (a new nonce each time: no fixation)."""
-        session = Session(secrets.token_urlsafe(18), int(now) + SESSION_TTL_S, signed_in)
-        payload = f"{session.nonce}.{session.expires}.{'1' if signed_in else '0'}"
+        if user and not _USER_ID.match(user):
+            raise ValueError("not a Slack user ID")
+        session = Session(secrets.token_urlsafe(18), int(now) + SESSION_TTL_S, signed_in, user)
+        payload = f"{session.nonce}.{session.expires}.{'1' if signed_in else '0'}.{user}"
         return session, f"{payload}.{self._sign(payload)}"
 
     def read_session(self, cookie: str | None, now: float) -> Session | None:
@@ -102,11 +114,24 @@ class ConsoleAccess:
         payload, _, signature = cookie.rpartition(".")
         if not _same(self._sign(payload), signature):
             return None
-        nonce, _, rest = payload.partition(".")
-        expires, _, signed_in = rest.partition(".")
-        if not expires.isdigit() or int(expires) < now or signed_in not in ("0", "1"):
+        parts = payload.split(".")
+        if len(parts) != 4:
             return None
-        return Session(nonce, int(expires), signed_in == "1")
+        nonce, expires, signed_in, user = parts
+        if not expires.isdigit() or int(expires) < now:
+            return None
+        if signed_in not in ("0", "1") or (user and not _USER_ID.match(user)):
+            return None
+        return Session(nonce, int(expires), signed_in == "1", user)
+
+    def sign_in_state(self, session: Session) -> str:
+        """The `state` of a Sign in with Slack round trip: it must come back to the session
+        that started it (against login CSRF)."""
+        return self._sign(f"oidc-state.{session.nonce}")
+
+    def sign_in_nonce(self, session: Session) -> str:
+        """The `nonce` Slack must put in the ID token it issues for this session."""
+        return self._sign(f"oidc-nonce.{session.nonce}")[:32]
 
     def csrf_token(self, session: Session) -> str:
         """The token every form and state-changing request of this session must carry."""

@@ -37,6 +37,7 @@ from bot.console.channels import (
     is_listed,
     playground_channels,
 )
+from bot.console.guard import session_of
 from bot.console.rendering import REPLY_GUARD_KEY, render, services_of
 from bot.memory import ConversationKey
 from bot.redis_client import BEST_EFFORT_TIMEOUT_S
@@ -61,6 +62,11 @@ DISCONNECT_POLL_S = 0.25
 
 def _thread_id(value: str | None) -> str | None:
     return value if value and THREAD_ID.match(value) else None
+
+
+def asker_id(request: web.Request) -> str:
+    """Who asks: the Slack user signed in with Slack, else the console's own user ID."""
+    return session_of(request).user or CONSOLE_USER
 
 
 def conversation(channel: PlaygroundChannel, thread: str) -> ConversationKey:
@@ -225,7 +231,7 @@ async def ask(request: web.Request) -> web.StreamResponse:
                         team=CONSOLE_TEAM,
                         channel=channel.facts.channel_id,
                         thread=thread,
-                        user=CONSOLE_USER,
+                        user=asker_id(request),
                         outcome=Outcome.ERROR,
                         reason="shutdown",
                         started=started,
@@ -260,7 +266,7 @@ async def _answer(
     guard = request.app[REPLY_GUARD_KEY]
     try:
         await guard.admit(
-            Asker(CONSOLE_TEAM, channel.facts.channel_id, key.thread_ts, CONSOLE_USER)
+            Asker(CONSOLE_TEAM, channel.facts.channel_id, key.thread_ts, asker_id(request))
         )
     except CannotAnswer as exc:
         await send({"type": "error", "text": exc.text})
@@ -269,7 +275,7 @@ async def _answer(
     question = Question(
         conversation=key,
         facts=channel.facts,
-        user_id=CONSOLE_USER,
+        user_id=asker_id(request),
         text=email.instruction if email else text,
         force_local=force_local,
         asker_gone=gone,

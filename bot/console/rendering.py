@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from aiohttp import web
 
-from bot.console.guard import ACCESS_KEY, CSRF
+from bot.console.guard import ACCESS_KEY, CSRF, SESSION
 
 if TYPE_CHECKING:
     from bot.app import Services
@@ -32,9 +32,13 @@ def services_of(request: web.Request) -> Services:
 def render(request: web.Request, template: str, status: int = 200, **values: Any) -> web.Response:
     """A console page, with what every page needs (the CSRF token, the navigation)."""
     access = request.app[ACCESS_KEY]
+    session = request.get(SESSION)
     html = TEMPLATES.get_template(template).render(
         csrf=request.get(CSRF, ""),
-        signed_in_by_token=not access.loopback_only,
+        sign_in_required=not access.loopback_only,
+        token_sign_in=access.token is not None,
+        slack_sign_in=access.slack,
+        user=session.user if session is not None else "",
         path=request.path,
         **values,
     )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from bot.console import audit_page, playground, policy_page
+from bot.console import audit_page, playground, policy_page, slack_sign_in
 from bot.console.access import ConsoleAccess, is_loopback_host
 from bot.console.guard import (
     ACCESS_KEY,
@@ -27,10 +27,12 @@ from bot.console.guard import (
 )
 from bot.console.rendering import REPLY_GUARD_KEY, SERVICES_KEY, render
 from bot.console.sessions import SignedOut
+from bot.console.slack_sign_in import sign_in_config
 from bot.slack.delivery import ReplyGuard
 
 if TYPE_CHECKING:
     from bot.app import Services
+    from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ async def static_file(request: web.Request) -> web.StreamResponse:
 
 
 async def login_page(request: web.Request) -> web.Response:
-    """The sign-in form (with a token configured)."""
+    """The sign-in page: the token's form, Sign in with Slack, or both."""
     return render(request, "login.html", next=_next_path(request.query.get("next")), error=None)
 
 
@@ -127,15 +129,22 @@ def console_app(services: Services, access: ConsoleAccess) -> web.Application:
     playground.add_routes(app)
     audit_page.add_routes(app)
     policy_page.add_routes(app)
+    slack = sign_in_config(services.settings)
+    if access.slack and slack is not None:
+        slack_sign_in.add_routes(app, slack)
     return app
 
 
-def console_access(host: str, token: str | None) -> ConsoleAccess | None:
-    """The access rules of `hearthbot console` listening on `host`: None (it must not start)
-    when it listens beyond loopback and no token is configured."""
-    if token is None and not is_loopback_host(host):
+def console_access(settings: Settings, *, serving_slack: bool = False) -> ConsoleAccess | None:
+    """The console's access rules: signing in with CONSOLE_TOKEN or with Slack when either
+    is configured, else loopback only. None (the console is off) when nobody could sign in
+    and it listens beyond loopback, or serves Slack (which usually sits behind a proxy,
+    which loopback cannot tell)."""
+    token = settings.console_token.get_secret_value() if settings.console_token else None
+    slack = sign_in_config(settings)
+    if token is None and slack is None and (serving_slack or not is_loopback_host(settings.host)):
         return None
-    return ConsoleAccess.create(token)
+    return ConsoleAccess.create(token, slack.client_secret if slack else None)
 
 
 def mount_console(app: web.Application, services: Services, access: ConsoleAccess | None) -> None:

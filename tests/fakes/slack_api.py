@@ -26,6 +26,7 @@ slack-ruby/slack-api-ref) that the app must cope with:
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import itertools
 import json
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import yaml
 from aiohttp import WSMsgType, web
@@ -50,6 +51,8 @@ MANIFEST_SCOPES = tuple(
 BOT_TOKEN = "xoxb-test-0000-hearthbot"
 APP_TOKEN = "xapp-1-A0APP00001-0000-hearthbot"
 TEAM_ID = "T0TEAM0001"
+OIDC_CLIENT_ID = "1111111111.2222222222"
+OIDC_CLIENT_SECRET = "fake-client-secret-0123456789"
 BOT_USER_ID = "U0BOTUSER1"
 BOT_ID = "B0BOTID001"
 
@@ -235,6 +238,13 @@ class FakeSlack:
     _runner: web.AppRunner | None = None
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
     _response_url_uses: dict[str, int] = field(default_factory=dict)
+    # Sign in with Slack: the app's credentials, who approves at /openid/connect/authorize
+    # (user ID, team ID, name), or that they cancel; codes handed out, used once.
+    oidc_client_id: str = OIDC_CLIENT_ID
+    oidc_client_secret: str = OIDC_CLIENT_SECRET
+    oidc_user: tuple[str, str, str] = ("U0ADMIN001", TEAM_ID, "Ada Admin")
+    oidc_cancels: bool = False
+    oidc_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -251,6 +261,7 @@ class FakeSlack:
         app.router.add_post("/app/{team}/{key}/{secret}", self._response_url)
         app.router.add_get("/files-pri/{team}-{file_id}/download/{name}", self._download)
         app.router.add_get("/link", self._socket_mode)
+        app.router.add_get("/openid/connect/authorize", self._openid_authorize)
         self._runner, self.url = await serve_on_loopback(app)
         return self
 
@@ -341,13 +352,23 @@ class FakeSlack:
             params.update(json.loads(raw))
         elif raw:
             params.update(dict(parse_qsl(raw, keep_blank_values=True)))
+        basic = request.headers.get("Authorization", "")
+        if method == "openid.connect.token" and basic.startswith("Basic "):
+            # Slack takes the app's credentials as HTTP Basic auth too (slack_sdk sends them so).
+            client_id, _, secret = base64.b64decode(basic[6:]).decode().partition(":")
+            params.setdefault("client_id", client_id)
+            params.setdefault("client_secret", secret)
         call = Call(method, params, dict(request.headers))
         self.calls.append(call)
         if method in self.held:
             await self.held[method].wait()
-        # apps.connections.open takes the app-level token; every other method the bot token.
+        # apps.connections.open takes the app-level token; openid.connect.token the app's
+        # client ID and secret; every other method the bot token.
         token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
-        if request.headers.get("Authorization") != f"Bearer {token}":
+        if (
+            method != "openid.connect.token"
+            and request.headers.get("Authorization") != f"Bearer {token}"
+        ):
             return self._error(
                 "not_authed" if "Authorization" not in request.headers else "invalid_auth"
             )
@@ -404,6 +425,71 @@ class FakeSlack:
 
     def _auth_test(self, _: dict[str, Any]) -> web.Response:
         return web.json_response(load("auth.test.ok"))
+
+    @property
+    def openid_url(self) -> str:
+        """Where the app sends people to sign in (Slack's /openid/connect/authorize)."""
+        return f"{self.url}/openid/connect/authorize"
+
+    async def _openid_authorize(self, request: web.Request) -> web.Response:
+        """The person approves (or cancels) and is sent back to `redirect_uri` with a code
+        and the app's `state`, as Slack does."""
+        query = request.query
+        redirect_uri = query.get("redirect_uri", "")
+        if (
+            query.get("client_id") != self.oidc_client_id
+            or query.get("response_type") != "code"
+            or "openid" not in query.get("scope", "").replace(",", " ").split()
+            or not redirect_uri
+        ):
+            return web.Response(status=400, text="invalid authorize request")
+        back = {"state": query.get("state", "")}
+        if self.oidc_cancels:
+            back["error"] = "access_denied"
+        else:
+            code = f"code-{next(self._ts)}"
+            self.oidc_codes[code] = {
+                "redirect_uri": redirect_uri,
+                "nonce": query.get("nonce"),
+                "team": query.get("team"),
+            }
+            back["code"] = code
+        raise web.HTTPFound(f"{redirect_uri}?{urlencode(back)}")
+
+    def _openid_connect_token(self, params: dict[str, Any]) -> web.Response:
+        """The code for an access token and an ID token (a JWT; its signature is a
+        placeholder: the app takes it straight from Slack over TLS and does not check it)."""
+        if params.get("client_id") != self.oidc_client_id:
+            return self._error("invalid_client_id")
+        if params.get("client_secret") != self.oidc_client_secret:
+            return self._error("bad_client_secret")
+        grant = self.oidc_codes.pop(str(params.get("code")), None)
+        if grant is None:
+            return self._error("invalid_code")
+        if params.get("redirect_uri") != grant["redirect_uri"]:
+            return self._error("bad_redirect_uri")
+        user, team, name = self.oidc_user
+        now = int(time.time())
+        claims = {
+            "iss": "https://slack.com",
+            "sub": user,
+            "aud": self.oidc_client_id,
+            "exp": now + 3600,
+            "iat": now,
+            "auth_time": now,
+            "nonce": grant["nonce"],
+            "https://slack.com/user_id": user,
+            "https://slack.com/team_id": team,
+            "name": name,
+        }
+
+        def part(value: dict[str, Any]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+        id_token = f"{part({'typ': 'JWT', 'alg': 'RS256'})}.{part(claims)}.c2lnbmF0dXJl"
+        return self._ok(
+            {"access_token": f"xoxp-{user}", "token_type": "Bearer", "id_token": id_token}
+        )
 
     def _conversations_info(self, params: dict[str, Any]) -> web.Response:
         channel_id = str(params.get("channel", ""))
