@@ -6,13 +6,14 @@ import hashlib
 import hmac
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio.connection import parse_url as parse_redis_url
 
-from bot.console.access import MIN_TOKEN_CHARS
+from bot.console.access import MIN_TOKEN_CHARS, is_loopback_host
 from bot.file_origins import check_extra_origin
 from bot.llm.model_spec import ModelSpec, is_ollama_cloud, parse_closed_model, parse_local_model
 from bot.rate_limits import parse_limit
@@ -253,8 +254,13 @@ class Settings(BaseSettings):
         if missing:
             raise ValueError(f"{', '.join(missing)}: required for Sign in with Slack")
         assert self.console_url is not None
-        if not self.console_url.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-            raise ValueError("CONSOLE_URL: must be https:// (plain http only on loopback)")
+        assert self.slack_client_secret is not None
+        url = urlsplit(self.console_url)
+        loopback = url.scheme == "http" and is_loopback_host(url.hostname or "")
+        if (url.scheme != "https" and not loopback) or not url.hostname or "@" in url.netloc:
+            raise ValueError("CONSOLE_URL: must be https://host (plain http only on loopback)")
+        if len(self.slack_client_secret.get_secret_value().strip()) < MIN_TOKEN_CHARS:
+            raise ValueError("SLACK_CLIENT_SECRET: too short to be a Slack app's client secret")
         return self
 
     @property

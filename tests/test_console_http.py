@@ -752,11 +752,56 @@ def test_sign_in_with_slack_needs_its_four_settings() -> None:
         Settings(_env_file=None, slack_client_id=OIDC_CLIENT_ID)  # type: ignore[call-arg]
     message = describe_validation_error(caught.value)
     assert "SLACK_CLIENT_SECRET, SLACK_TEAM_ID, CONSOLE_URL: required" in message
-    with pytest.raises(ValidationError, match="must be https"):
+    base = {
+        "slack_client_id": OIDC_CLIENT_ID,
+        "slack_client_secret": OIDC_CLIENT_SECRET,
+        "slack_team_id": TEAM_ID,
+    }
+    for url in (
+        "http://console.example.com",
+        "http://localhost.evil.example",
+        "http://127.0.0.1.evil.example",
+        "http://localhost@evil.example",
+        "https://user:pw@console.example.com",
+        "ftp://console.example.com",
+        "https://",
+    ):
+        with pytest.raises(ValidationError, match="must be https"):
+            Settings(_env_file=None, console_url=url, **base)  # type: ignore[call-arg]
+    for url in ("https://console.example.com", "http://127.0.0.1:3000", "http://localhost:8"):
+        Settings(_env_file=None, console_url=url, **base)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="too short"):
         Settings(  # type: ignore[call-arg]
             _env_file=None,
-            slack_client_id=OIDC_CLIENT_ID,
-            slack_client_secret=OIDC_CLIENT_SECRET,
-            slack_team_id=TEAM_ID,
-            console_url="http://console.example.com",
+            console_url="https://console.example.com",
+            **{**base, "slack_client_secret": "   "},
         )
+
+
+async def test_taking_someone_off_the_list_signs_them_out(
+    make_app: AppFactory, slack: FakeSlack
+) -> None:
+    """Sessions are signed with a key that covers the workspace and the list: a person
+    taken off CONSOLE_SLACK_USERS is out at once, on every replica."""
+    settings = {
+        "host": "0.0.0.0",  # noqa: S104
+        "slack_client_id": OIDC_CLIENT_ID,
+        "slack_client_secret": OIDC_CLIENT_SECRET,
+        "slack_team_id": TEAM_ID,
+        "console_url": "https://console.example.com",
+        "slack_openid_url": slack.openid_url,
+    }
+    before = await make_app(**settings, console_slack_users=["U0ADMIN001", "U0ANALYST1"])
+    same = await make_app(**settings, console_slack_users=["U0ANALYST1", "U0ADMIN001"])
+    after = await make_app(**settings, console_slack_users=["U0ANALYST1"])
+    async with browser_session() as browser:
+        assert (await sign_in_with_slack(browser, before.url)).status == 200
+        cookie = {c.key: c.value for c in browser.cookie_jar}[SESSION_COOKIE]
+    for app, status in ((before, 200), (same, 200), (after, 303)):
+        async with (
+            browser_session() as browser,
+            browser.get(
+                f"{app.url}/console/audit", cookies={SESSION_COOKIE: cookie}, allow_redirects=False
+            ) as resp,
+        ):
+            assert resp.status == status

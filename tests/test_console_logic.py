@@ -20,6 +20,12 @@ from bot.console.charts import (
     totals,
     window_seconds,
 )
+from bot.console.slack_sign_in import (
+    SignInRefused,
+    SlackSignIn,
+    id_token_claims,
+    signed_in_user,
+)
 from bot.routing.channel import ChannelKind
 from bot.routing.decision import describe_reason
 from bot.routing.policy import Policy
@@ -305,3 +311,65 @@ def test_audit_records_read_back_as_written(record: AuditRecord) -> None:
     """The stream's fields, as Redis returns them (bytes), parse back to the same record."""
     fields = {k.encode(): str(v).encode() for k, v in record.to_fields().items()}
     assert AuditRecord.from_fields(fields) == record
+
+
+SIGN_IN = SlackSignIn(
+    client_id="111.222",
+    client_secret="secret",
+    team_id="T0TEAM0001",
+    console_url="https://console.example.com",
+    allowed_users=frozenset({"U0ADMIN001"}),
+    authorize_url="https://slack.com/openid/connect/authorize",
+    api_url="https://slack.com/api/",
+)
+GOOD_CLAIMS = {
+    "iss": "https://slack.com",
+    "aud": "111.222",
+    "exp": NOW + 600,
+    "nonce": "n0nce",
+    "https://slack.com/team_id": "T0TEAM0001",
+    "https://slack.com/user_id": "U0ADMIN001",
+}
+
+
+def test_an_id_token_for_this_app_workspace_and_person_signs_in() -> None:
+    assert signed_in_user(dict(GOOD_CLAIMS), SIGN_IN, nonce="n0nce", now=NOW) == "U0ADMIN001"
+    listed = {**GOOD_CLAIMS, "aud": ["other", "111.222"]}
+    assert signed_in_user(listed, SIGN_IN, nonce="n0nce", now=NOW) == "U0ADMIN001"
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"iss": "https://evil.example"}, "not issued by Slack"),
+        ({"aud": "999.999"}, "not issued by Slack"),
+        ({"aud": None}, "not issued by Slack"),
+        ({"exp": NOW - 1}, "expired"),
+        ({"exp": "never"}, "expired"),
+        ({"exp": float("nan")}, "expired"),
+        ({"exp": float("inf")}, "expired"),
+        ({"exp": True}, "expired"),
+        ({"nonce": "other"}, "not for this sign-in"),
+        ({"nonce": "nönce"}, "not for this sign-in"),
+        ({"nonce": None}, "not for this sign-in"),
+        ({"https://slack.com/team_id": "T0OTHER001"}, "only members of this workspace"),
+        ({"https://slack.com/user_id": None}, "names no Slack user"),
+        ({"https://slack.com/user_id": "u0admin001"}, "names no Slack user"),
+        ({"https://slack.com/user_id": "U0ADMIN001.1"}, "names no Slack user"),
+        ({"https://slack.com/user_id": "U0ADMIN001\n"}, "names no Slack user"),
+        ({"https://slack.com/user_id": "U0SOMEONE1"}, "may not use the console"),
+    ],
+)
+def test_an_id_token_that_does_not_fit_is_refused(change: dict[str, object], why: str) -> None:
+    claims = {**GOOD_CLAIMS, **change}
+    with pytest.raises(SignInRefused, match=why):
+        signed_in_user(claims, SIGN_IN, nonce="n0nce", now=NOW)
+
+
+@given(st.text(max_size=80))
+def test_no_id_token_text_crashes_the_reader(token: str) -> None:
+    try:
+        claims = id_token_claims(token)
+    except SignInRefused:
+        return
+    assert isinstance(claims, dict)

@@ -62,7 +62,7 @@ class Session:
 
 
 # A Slack user ID, as a session may name one.
-_USER_ID = re.compile(r"^[A-Z0-9]{2,30}$")
+USER_ID = re.compile(r"[A-Z0-9]{2,30}")
 
 
 @dataclass(frozen=True)
@@ -81,15 +81,18 @@ class ConsoleAccess:
     slack: bool = False
 
     @classmethod
-    def create(cls, token: str | None, slack_secret: str | None = None) -> ConsoleAccess:
+    def create(
+        cls, token: str | None, slack_secret: str | None = None, slack_scope: str = ""
+    ) -> ConsoleAccess:
         """The signing key derives from the token, or else from the Slack app's client
-        secret (sessions hold across replicas and restarts, and end when it changes);
-        with neither, a key per process."""
+        secret, and from `slack_scope` (the workspace and the users allowed): sessions hold
+        across replicas and restarts, and all end when any of these changes (someone taken
+        off the list is signed out). With neither, a key per process."""
         secret = token if token is not None else slack_secret
         if secret is None:
             return cls(secrets.token_bytes(32), None)
-        key = hashlib.sha256(b"hearthbot-console-session\0" + secret.encode()).digest()
-        return cls(key, token, slack=slack_secret is not None)
+        material = f"hearthbot-console-session\0{secret}\0{slack_scope}".encode()
+        return cls(hashlib.sha256(material).digest(), token, slack=slack_secret is not None)
 
     @property
     def loopback_only(self) -> bool:
@@ -99,11 +102,13 @@ class ConsoleAccess:
     def _sign(self, payload: str) -> str:
         return hmac.new(self.key, _bytes(payload), hashlib.sha256).hexdigest()
 
-    def new_session(self, now: float, *, signed_in: bool, user: str = "") -> tuple[Session, str]:
+    def new_session(
+        self, now: float, *, signed_in: bool, user: str = "", ttl_s: int = SESSION_TTL_S
+    ) -> tuple[Session, str]:
         """A fresh session and its cookie value (a new nonce each time: no fixation)."""
-        if user and not _USER_ID.match(user):
+        if user and not USER_ID.fullmatch(user):
             raise ValueError("not a Slack user ID")
-        session = Session(secrets.token_urlsafe(18), int(now) + SESSION_TTL_S, signed_in, user)
+        session = Session(secrets.token_urlsafe(18), int(now) + ttl_s, signed_in, user)
         payload = f"{session.nonce}.{session.expires}.{'1' if signed_in else '0'}.{user}"
         return session, f"{payload}.{self._sign(payload)}"
 
@@ -120,7 +125,7 @@ class ConsoleAccess:
         nonce, expires, signed_in, user = parts
         if not expires.isdigit() or int(expires) < now:
             return None
-        if signed_in not in ("0", "1") or (user and not _USER_ID.match(user)):
+        if signed_in not in ("0", "1") or (user and not USER_ID.fullmatch(user)):
             return None
         return Session(nonce, int(expires), signed_in == "1", user)
 

@@ -15,6 +15,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth import OpenIDConnectAuthorizeUrlGenerator
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.console.access import USER_ID
 from bot.console.guard import (
     ACCESS_KEY,
     plain_error,
@@ -81,7 +83,7 @@ def sign_in_config(settings: Settings) -> SlackSignIn | None:
         client_secret=settings.slack_client_secret.get_secret_value(),
         team_id=settings.slack_team_id,
         console_url=settings.console_url,
-        allowed_users=frozenset(settings.console_slack_users),
+        allowed_users=frozenset(u.upper() for u in settings.console_slack_users),
         authorize_url=settings.slack_openid_url,
         api_url=settings.slack_api_url,
     )
@@ -110,17 +112,23 @@ def signed_in_user(claims: dict[str, Any], config: SlackSignIn, *, nonce: str, n
     if claims.get("iss") != ISSUER or config.client_id not in audiences:
         raise SignInRefused("the ID token was not issued by Slack for this app")
     expires = claims.get("exp")
-    if not isinstance(expires, int | float) or expires < now:
+    if (
+        isinstance(expires, bool)
+        or not isinstance(expires, int | float)
+        or not math.isfinite(expires)
+        or expires < now
+    ):
         raise SignInRefused("the ID token has expired")
-    if not isinstance(claims.get("nonce"), str) or not secrets.compare_digest(
-        claims["nonce"], nonce
+    given = claims.get("nonce")
+    if not isinstance(given, str) or not secrets.compare_digest(
+        given.encode("utf-8", "surrogatepass"), nonce.encode()
     ):
         raise SignInRefused("the ID token is not for this sign-in")
     if claims.get(TEAM_CLAIM) != config.team_id:
         raise SignInRefused("only members of this workspace may sign in")
     user = claims.get(USER_CLAIM)
-    if not isinstance(user, str) or not user:
-        raise SignInRefused("the ID token names no user")
+    if not isinstance(user, str) or not USER_ID.fullmatch(user):
+        raise SignInRefused("the ID token names no Slack user")
     if config.allowed_users and user not in config.allowed_users:
         raise SignInRefused("this Slack account may not use the console")
     return user
@@ -130,7 +138,7 @@ async def start(request: web.Request) -> web.StreamResponse:
     """Off to Slack, with a state and a nonce tied to a round-trip cookie of this browser."""
     access = request.app[ACCESS_KEY]
     config = request.app[SLACK_SIGN_IN_KEY]
-    round_trip, cookie = access.new_session(time.time(), signed_in=False)
+    round_trip, cookie = access.new_session(time.time(), signed_in=False, ttl_s=SIGN_IN_TTL_S)
     url = OpenIDConnectAuthorizeUrlGenerator(
         client_id=config.client_id,
         redirect_uri=config.redirect_uri,
@@ -195,7 +203,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     # at slack.com would not carry it to the next page.
     response_page = web.Response(
         text=(
-            '<!doctype html><meta charset="utf-8">'
+            '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">'
             '<meta http-equiv="refresh" content="0;url=/console/playground">'
             '<title>Signed in</title><p>Signed in. <a href="/console/playground">Continue</a></p>'
         ),

@@ -144,7 +144,10 @@ def console_access(settings: Settings, *, serving_slack: bool = False) -> Consol
     slack = sign_in_config(settings)
     if token is None and slack is None and (serving_slack or not is_loopback_host(settings.host)):
         return None
-    return ConsoleAccess.create(token, slack.client_secret if slack else None)
+    if slack is None:
+        return ConsoleAccess.create(token)
+    scope = f"{slack.team_id}:{','.join(sorted(slack.allowed_users))}"
+    return ConsoleAccess.create(token, slack.client_secret, scope)
 
 
 def mount_console(app: web.Application, services: Services, access: ConsoleAccess | None) -> None:
