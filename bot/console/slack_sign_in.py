@@ -18,7 +18,7 @@ import logging
 import math
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientError, web
@@ -54,7 +54,7 @@ class SlackSignIn:
     """The Slack app and the workspace the console signs people in with."""
 
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)  # never in a log line or a traceback's locals
     team_id: str
     console_url: str
     allowed_users: frozenset[str]
