@@ -130,16 +130,19 @@ def satisfaction(records: Iterable[AuditRecord]) -> dict[str, dict[str, Any]]:
     }
 
 
+def percentile(values: Iterable[int], p: float) -> int | None:
+    """The value below which the share `p` of `values` lie (nearest rank); None if empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
 def summarize(records: Iterable[AuditRecord]) -> dict[str, Any]:
     """Counts by route, outcome, reason and model, latency percentiles, and feedback."""
     everything = list(records)
     items = [r for r in everything if r.kind == "request"]
-    latencies = sorted(r.latency_ms for r in items)
-
-    def percentile(p: float) -> int | None:
-        if not latencies:
-            return None
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
+    latencies = [r.latency_ms for r in items]
 
     return {
         "requests": len(items),
@@ -148,8 +151,8 @@ def summarize(records: Iterable[AuditRecord]) -> dict[str, Any]:
         "by_reason": dict(Counter(reason for r in items for reason in r.reasons).most_common()),
         "by_model": dict(Counter(r.answered_by or "-" for r in items)),
         "latency_ms": {
-            "p50": percentile(0.5),
-            "p95": percentile(0.95),
+            "p50": percentile(latencies, 0.5),
+            "p95": percentile(latencies, 0.95),
             "mean": round(statistics.fmean(latencies)) if latencies else None,
         },
         "tokens": {

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.audit import AuditRecord
+from bot.audit import AuditRecord, percentile
 from bot.routing.decision import describe_reason
 
 
@@ -99,13 +99,6 @@ def bucket_label(start: int, period: Period) -> str:
     """`14:05` within a day, `Mon 18:00` beyond (UTC)."""
     fmt = "%H:%M" if period.seconds <= 86_400 else "%a %H:%M"
     return time.strftime(fmt, time.gmtime(start))
-
-
-def _percentile(values: Sequence[int], p: float) -> int | None:
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
 def _chart(
@@ -246,7 +239,7 @@ def build_charts(
             [
                 {
                     "label": name,
-                    "data": [_percentile([r.latency_ms for r in by_model[m]], p) for m in models],
+                    "data": [percentile([r.latency_ms for r in by_model[m]], p) for m in models],
                     "color": color,
                 }
                 for name, p, color in (("p50", 0.5, "#90caf9"), ("p95", 0.95, "#1565c0"))
@@ -300,8 +293,8 @@ def totals(records: Iterable[AuditRecord]) -> dict[str, Any]:
         "onprem_percent": round(100 * local / len(requests), 1) if requests else None,
         "not_answered": sum(1 for r in requests if r.outcome in NOT_ANSWERED),
         "fallbacks": sum(1 for r in requests if r.outcome == "fallback"),
-        "p50_ms": _percentile(latencies, 0.5),
-        "p95_ms": _percentile(latencies, 0.95),
+        "p50_ms": percentile(latencies, 0.5),
+        "p95_ms": percentile(latencies, 0.95),
     }
 
 

@@ -30,7 +30,6 @@ SIGNED_OUT_KEY = web.AppKey("console_signed_out", SignedOut)
 SESSION = web.RequestKey("console_session", Session)
 CSRF = web.RequestKey("console_csrf", str)
 NEW_COOKIE = web.RequestKey("console_new_cookie", str)
-VIA_BEARER = web.RequestKey("console_via_bearer", bool)
 
 # Paths anyone may load: the sign-in page and the files it needs.
 OPEN_PATHS = ("/console/login", "/console/static/")
@@ -126,7 +125,6 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return plain_error(403, "CSRF token missing or wrong: reload the page.")
     request[SESSION] = session
     request[CSRF] = access.csrf_token(session)
-    request[VIA_BEARER] = via_bearer
     response = await handler(request)
     fresh = request.get(NEW_COOKIE)
     # (A streamed answer has sent its headers already; its page set the cookie before.)
